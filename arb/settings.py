@@ -1,21 +1,25 @@
 """The one settings root: read from the environment and ``.env`` once, at the edge (CLI or flow), then passed down.
 
 Every variable of the design's ``.env`` keeps its name. Preset parameters of the AI mode can each be overridden by an
-explicitly set variable (``MIN_EDGE_BPS=5`` beats the mode's 40). Secrets are ``SecretStr``: never printed or logged.
+explicitly set variable (``MIN_EDGE_BPS=5`` beats the mode's 40); an empty value (``MIN_EDGE_BPS=``) means "use the
+preset". Secrets are ``SecretStr``: never printed or logged, and never echoed in an error message.
 The library never reads ``os.environ``; only :func:`load_settings` does (through pydantic-settings).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from arb.errors import ConfigError
 
@@ -36,6 +40,16 @@ PRESETS: dict[str, ModePreset] = {
     "aggressive": ModePreset(0.60, 0.35, 5.0, Decimal(30), 0.30, Decimal("0.25")),
 }
 
+# EffectiveMode attribute -> the variable that overrides it.
+PRESET_VARIABLES: dict[str, str] = {
+    "min_confidence": "ai_min_confidence",
+    "kelly_fraction": "kelly_fraction",
+    "max_leverage": "max_leverage",
+    "min_edge_bps": "min_edge_bps",
+    "ruin_tolerance": "ruin_tolerance",
+    "max_position_pct": "max_position_pct",
+}
+
 SECRET_FIELDS = (
     "private_key",
     "kraken_api_key",
@@ -43,10 +57,23 @@ SECRET_FIELDS = (
     "alpaca_api_key",
     "alpaca_api_secret",
 )
+# RPC URLs usually carry a provider API key in their path (.../v2/<key>): shown only as scheme://host/<redacted>.
+URL_FIELDS = ("eth_rpc_url", "polygon_rpc_url")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_JSON_EXAMPLES = {
+    "fee_overrides": '{"bybit:BTC/USDT": "0.001"}',
+    "quote_usd_rates": '{"USDT": "1", "EUR": "1.08"}',
+}
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_KEY_LIKE = re.compile(r"^(0x)?[0-9A-Za-z+/=_-]{32,}$")  # long token-like input: possibly a pasted key, never echoed
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_OPTIONAL_FIELDS = (
+    "ai_min_confidence", "kelly_fraction", "max_leverage", "min_edge_bps", "ruin_tolerance", "max_position_pct",
+    "eth_rpc_url", "polygon_rpc_url", "arb_contract_address", *SECRET_FIELDS,
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +87,37 @@ class EffectiveMode:
     min_edge_bps: Decimal
     ruin_tolerance: float
     max_position_pct: Decimal
-    overridden: tuple[str, ...]
+    overridden: tuple[str, ...]  # the VARIABLE names that override the preset, e.g. ("MIN_EDGE_BPS",)
+
+    @property
+    def preset(self) -> ModePreset:
+        return PRESETS[self.name]
+
+
+def redact_url(url: str | None) -> str:
+    """``scheme://host[:port]`` plus a marker when the URL has a path, query or credentials (often an API key)."""
+    if not url:
+        return "<unset>"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<set, redacted>"
+    if ":" in host:
+        host = f"[{host}]"
+    hidden = parts.username or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host}{port}" + ("/<redacted>" if hidden else "")
+
+
+def is_local_url(url: str | None) -> bool:
+    if not url:
+        return False
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in LOCAL_HOSTS or host.startswith("127.")
 
 
 class Settings(BaseSettings):
@@ -73,7 +130,7 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    # === AI/ML configuration (the design's names) ===
+    # === AI/ML configuration (the design's names, in its order) ===
     ai_mode: str = "conservative"
     enable_execution: bool = False
     enable_profit_maximization: bool = True
@@ -113,8 +170,9 @@ class Settings(BaseSettings):
     cex_exchanges: str = "binance,bybit"
     cex_symbols: str = "BTC/USDT"
     cex_trade_size_usd: Decimal = Decimal("5000")
-    fee_overrides: dict[str, Decimal] = Field(default_factory=dict)
-    quote_usd_rates: dict[str, Decimal] = Field(
+    # NoDecode: the raw string reaches _json_map, so malformed JSON is a named ConfigError, not a SettingsError.
+    fee_overrides: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
+    quote_usd_rates: Annotated[dict[str, Decimal], NoDecode] = Field(
         default_factory=lambda: {"USD": Decimal(1), "USDT": Decimal(1), "BUSD": Decimal(1), "USDC": Decimal(1)}
     )
     eth_usd_price: Decimal = Decimal("1300")
@@ -138,7 +196,14 @@ class Settings(BaseSettings):
     stats_interval_seconds: float = 60.0
     risk_scope: str = "default"
 
-    # ---- field checks: each message names what to do ----
+    # ---- field checks: each message names what to do. Messages of secret fields never interpolate the value. ----
+    @field_validator(*_OPTIONAL_FIELDS, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip() == "":
+            return None
+        return v
+
     @field_validator("ai_mode")
     @classmethod
     def _mode(cls, v: str) -> str:
@@ -188,8 +253,8 @@ class Settings(BaseSettings):
     @field_validator("max_leverage")
     @classmethod
     def _leverage(cls, v: float | None) -> float | None:
-        if v is not None and v < 1:
-            raise ValueError(f"must be 1.0 or more, got {v}")
+        if v is not None and not (math.isfinite(v) and v >= 1):
+            raise ValueError(f"must be a finite number, 1.0 or more, got {v}")
         return v
 
     @field_validator(
@@ -212,23 +277,32 @@ class Settings(BaseSettings):
     @field_validator("poll_interval", "execution_cooldown_seconds", "warehouse_flush_seconds", "stats_interval_seconds")
     @classmethod
     def _seconds(cls, v: float) -> float:
-        if not (v >= 0):
-            raise ValueError(f"must be 0 or more seconds, got {v}")
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"must be a finite number of seconds, 0 or more, got {v}")
         return v
 
     @field_validator("eth_rpc_url", "polygon_rpc_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is None or v == "":
+        # The message never echoes the URL: it usually contains a provider API key.
+        if v is None:
             return None
-        if not re.match(r"^(https?|wss?)://[^\s/]+", v):
-            raise ValueError("must be an http(s):// or ws(s):// URL, e.g. http://127.0.0.1:8545")
+        hint = "must be an http(s):// or ws(s):// URL, e.g. http://127.0.0.1:8545"
+        if any(c.isspace() for c in v):
+            raise ValueError(f"{hint}; it contains whitespace (the value is not shown)")
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError(f"{hint}; it has an invalid host or port (the value is not shown)") from None
+        if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ValueError(f"{hint} (the value is not shown)")
         return v
 
     @field_validator("arb_contract_address")
     @classmethod
     def _address(cls, v: str | None) -> str | None:
-        if v is None or v == "":
+        if v is None:
             return None
         if not _HEX_ADDRESS.match(v):
             raise ValueError("must be 0x followed by 40 hex digits")
@@ -261,17 +335,26 @@ class Settings(BaseSettings):
             raise ValueError("contains whitespace; paste the key without spaces or quotes (the value is not shown)")
         return v
 
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {v!r}; use one of: {', '.join(LOG_LEVELS)}")
+        return level
+
     @field_validator("fee_overrides", "quote_usd_rates", mode="before")
     @classmethod
-    def _json_map(cls, v: Any) -> Any:
+    def _json_map(cls, v: Any, info: ValidationInfo) -> Any:
+        example = _JSON_EXAMPLES.get(info.field_name or "", "{}")
         if isinstance(v, str):
             try:
                 v = json.loads(v) if v.strip() else {}
             except json.JSONDecodeError as e:
-                raise ValueError(f'must be a JSON object, e.g. {{"binance:BTC/USDT": "0.001"}} ({e.msg})') from e
+                raise ValueError(f"must be a JSON object, e.g. {example} ({e.msg})") from None
         if not isinstance(v, dict):
-            raise ValueError("must be a JSON object")
-        return {str(k): (str(x) if isinstance(x, int | float) else x) for k, x in v.items()}
+            raise ValueError(f"must be a JSON object, e.g. {example}")
+        return {str(k): (str(x) if isinstance(x, int | float) and not isinstance(x, bool) else x) for k, x in v.items()}
 
     @field_validator("fee_overrides")
     @classmethod
@@ -297,23 +380,15 @@ class Settings(BaseSettings):
     def mode(self) -> EffectiveMode:
         p = PRESETS[self.ai_mode]
         explicit = self.model_fields_set
-        pairs = {
-            "min_confidence": ("ai_min_confidence", p.min_confidence),
-            "kelly_fraction": ("kelly_fraction", p.kelly_fraction),
-            "max_leverage": ("max_leverage", p.max_leverage),
-            "min_edge_bps": ("min_edge_bps", p.min_edge_bps),
-            "ruin_tolerance": ("ruin_tolerance", p.ruin_tolerance),
-            "max_position_pct": ("max_position_pct", p.max_position_pct),
-        }
         values: dict[str, Any] = {}
         overridden = []
-        for name, (field, preset_value) in pairs.items():
+        for name, field in PRESET_VARIABLES.items():
             value = getattr(self, field)
             if value is not None and field in explicit:
                 values[name] = value
                 overridden.append(field.upper())
             else:
-                values[name] = preset_value
+                values[name] = getattr(p, name)
         return EffectiveMode(name=self.ai_mode, overridden=tuple(overridden), **values)
 
     @property
@@ -328,113 +403,227 @@ class Settings(BaseSettings):
     def symbols(self) -> list[str]:
         return [x.strip() for x in self.cex_symbols.split(",") if x.strip()]
 
-    def cross_problems(self) -> list[tuple[str, str]]:
-        """Checks that involve more than one variable. Returns (VARIABLE, what to do) pairs."""
-        problems: list[tuple[str, str]] = []
+    def secret_values(self) -> list[str]:
+        """The raw secret strings (for the log redaction registry). Never print these."""
+        out = [v.get_secret_value() for f in SECRET_FIELDS if (v := getattr(self, f)) is not None]
+        # An RPC URL with a path or credentials usually embeds a provider key: treat the whole URL as a secret too.
+        out += [u for f in URL_FIELDS if (u := getattr(self, f)) and redact_url(u).endswith("/<redacted>")]
+        return out
+
+    def _cross_checks(self) -> Iterator[tuple[str, frozenset[str], str]]:
+        """(VARIABLE reported, fields the check reads, what to do)."""
+        live_flash = self.enable_execution and self.enable_flash_loans
+        live_cex = self.enable_execution and self.enable_cex_execution
+        flash_fields = frozenset({"enable_execution", "enable_flash_loans"})
+        cex_fields = frozenset({"enable_execution", "enable_cex_execution"})
         if self.target_capital_eth <= self.current_capital_eth:
-            problems.append(
-                ("TARGET_CAPITAL_ETH", f"must be above CURRENT_CAPITAL_ETH ({self.current_capital_eth}); "
-                 f"got {self.target_capital_eth}. Raise the target or lower the capital.")
-            )
-        if self.enable_execution and self.enable_flash_loans and self.private_key is None:
-            problems.append(
-                ("PRIVATE_KEY", "is required when ENABLE_EXECUTION=true and ENABLE_FLASH_LOANS=true; "
-                 "set it, or set ENABLE_FLASH_LOANS=false, or keep ENABLE_EXECUTION=false (dry-run)")
-            )
-        if self.enable_execution and self.enable_flash_loans and self.arb_contract_address is None:
-            problems.append(
-                ("ARB_CONTRACT_ADDRESS", "is required when ENABLE_EXECUTION=true and ENABLE_FLASH_LOANS=true; "
-                 "deploy the executor contract and set its address")
-            )
-        if self.enable_execution and self.enable_cex_execution:
+            yield ("TARGET_CAPITAL_ETH", frozenset({"target_capital_eth", "current_capital_eth"}),
+                   f"must be above CURRENT_CAPITAL_ETH ({self.current_capital_eth}); got {self.target_capital_eth}. "
+                   "Raise the target or lower the capital.")
+        if live_flash and self.private_key is None:
+            yield ("PRIVATE_KEY", flash_fields | {"private_key"},
+                   "is required when ENABLE_EXECUTION=true and ENABLE_FLASH_LOANS=true; "
+                   "set it, or set ENABLE_FLASH_LOANS=false, or keep ENABLE_EXECUTION=false (dry-run)")
+        if live_flash and self.arb_contract_address is None:
+            yield ("ARB_CONTRACT_ADDRESS", flash_fields | {"arb_contract_address"},
+                   "is required when ENABLE_EXECUTION=true and ENABLE_FLASH_LOANS=true; "
+                   "deploy the executor contract and set its address")
+        if live_flash and self.eth_rpc_url is None and self.polygon_rpc_url is None:
+            yield ("ETH_RPC_URL", flash_fields | {"eth_rpc_url", "polygon_rpc_url"},
+                   "an RPC URL (ETH_RPC_URL or POLYGON_RPC_URL) is required when ENABLE_EXECUTION=true and "
+                   "ENABLE_FLASH_LOANS=true, e.g. http://127.0.0.1:8545 for a local node")
+        if live_cex:
+            kraken = frozenset({"kraken_api_key", "kraken_api_secret"})
+            alpaca = frozenset({"alpaca_api_key", "alpaca_api_secret"})
             if bool(self.kraken_api_key) != bool(self.kraken_api_secret):
-                problems.append(("KRAKEN_API_SECRET", "KRAKEN_API_KEY and KRAKEN_API_SECRET must be set together"))
+                yield ("KRAKEN_API_SECRET", cex_fields | kraken,
+                       "KRAKEN_API_KEY and KRAKEN_API_SECRET must be set together")
             if bool(self.alpaca_api_key) != bool(self.alpaca_api_secret):
-                problems.append(("ALPACA_API_SECRET", "ALPACA_API_KEY and ALPACA_API_SECRET must be set together"))
+                yield ("ALPACA_API_SECRET", cex_fields | alpaca,
+                       "ALPACA_API_KEY and ALPACA_API_SECRET must be set together")
             if not (self.kraken_api_key or self.alpaca_api_key):
-                problems.append(
-                    ("KRAKEN_API_KEY", "live CEX execution (ENABLE_EXECUTION=true, ENABLE_CEX_EXECUTION=true) "
-                     "needs exchange API keys; set KRAKEN_API_KEY/SECRET or ALPACA_API_KEY/SECRET, "
-                     "or set ENABLE_CEX_EXECUTION=false")
-                )
-        for venue_symbol in self.fee_overrides:
-            pass
+                yield ("KRAKEN_API_KEY", cex_fields | kraken | alpaca,
+                       "live CEX execution (ENABLE_EXECUTION=true, ENABLE_CEX_EXECUTION=true) "
+                       "needs exchange API keys; set KRAKEN_API_KEY/SECRET or ALPACA_API_KEY/SECRET, "
+                       "or set ENABLE_CEX_EXECUTION=false")
         for s in self.symbols:
             if "/" not in s:
-                problems.append(("CEX_SYMBOLS", f"{s!r} is not a ccxt unified symbol; write BASE/QUOTE, e.g. BTC/USDT"))
+                yield ("CEX_SYMBOLS", frozenset({"cex_symbols"}),
+                       f"{s!r} is not a ccxt unified symbol; write BASE/QUOTE, e.g. BTC/USDT")
         if not self.exchanges:
-            problems.append(("CEX_EXCHANGES", "list at least one ccxt exchange id, e.g. binance,bybit"))
-        return problems
+            yield ("CEX_EXCHANGES", frozenset({"cex_exchanges"}),
+                   "list at least one ccxt exchange id, e.g. binance,bybit")
+
+    def cross_problems(self) -> list[tuple[str, str]]:
+        """Checks that involve more than one variable. Returns (VARIABLE, what to do) pairs."""
+        return [(name, msg) for name, _, msg in self._cross_checks()]
+
+    def round_trip_fee_bps(self) -> dict[str, Decimal]:
+        """Per symbol, the worst buy-here/sell-there taker fees configured in FEE_OVERRIDES, in bps.
+
+        The two highest fees among the venues configured for the symbol (one venue: its fee alone, a lower bound).
+        """
+        by_symbol: dict[str, list[Decimal]] = {}
+        for key, rate in self.fee_overrides.items():
+            _, _, symbol = key.partition(":")
+            by_symbol.setdefault(symbol, []).append(rate)
+        return {sym: sum(sorted(rates, reverse=True)[:2], Decimal(0)) * 10000 for sym, rates in by_symbol.items()}
 
     def warnings(self) -> list[str]:
+        """Safety notes about a configuration that is valid but deserves a second look. Pure: no I/O."""
         w: list[str] = []
+        m = self.mode
         if self.enable_execution:
             w.append("ENABLE_EXECUTION=true: LIVE execution is ON. Real orders and transactions will be sent.")
         else:
             w.append("ENABLE_EXECUTION=false: dry-run. Executions are simulated (paper) and nothing is sent.")
-        m = self.mode
         if m.overridden:
             w.append(f"AI_MODE={m.name} preset overridden by: {', '.join(m.overridden)}")
-        if self.enable_execution and self.ai_mode == "aggressive":
-            w.append("AI_MODE=aggressive with live execution: ruin tolerance 30%, positions up to 25% of capital.")
-        if m.min_edge_bps < 10:
+        if self.ai_mode == "aggressive":
+            live = " with LIVE execution" if self.enable_execution else ""
+            w.append(f"AI_MODE=aggressive{live}: ruin tolerance {m.ruin_tolerance:.0%}, positions up to "
+                     f"{m.max_position_pct:.0%} of capital, leverage up to {m.max_leverage}x. "
+                     "The design recommends conservative for the first 48 hours.")
+        if self.enable_execution:
+            for field in URL_FIELDS:
+                url = getattr(self, field)
+                if url and not is_local_url(url):
+                    w.append(f"{field.upper()} points at a remote node ({redact_url(url)}) while "
+                             "ENABLE_EXECUTION=true: transactions go to a real network. Double-check the chain.")
+            if not (self.enable_flash_loans or self.enable_cex_execution):
+                w.append("ENABLE_EXECUTION=true but ENABLE_FLASH_LOANS=false and ENABLE_CEX_EXECUTION=false: "
+                         "nothing can execute.")
+            if self.execution_cooldown_seconds == 0:
+                w.append("EXECUTION_COOLDOWN_SECONDS=0 with live execution: no pause between trades.")
+            if not self.enable_ml_scoring:
+                w.append("ENABLE_ML_SCORING=false with live execution: trades are decided without the model.")
+        elif self.private_key is not None:
+            w.append("PRIVATE_KEY is set although ENABLE_EXECUTION=false: keep keys out of environments that "
+                     "do not need them.")
+        for field in URL_FIELDS:
+            url = getattr(self, field)
+            if url and not is_local_url(url) and urlsplit(url).scheme.lower() in ("http", "ws"):
+                w.append(f"{field.upper()} uses unencrypted {urlsplit(url).scheme}:// to a remote host: "
+                         "use https:// or wss://.")
+        fees = self.round_trip_fee_bps()
+        for sym, rt in sorted(fees.items()):
+            if m.min_edge_bps <= rt:
+                w.append(f"min edge {m.min_edge_bps} bps is at or below the round-trip fees for {sym} configured in "
+                         f"FEE_OVERRIDES ({rt.normalize():f} bps): a trade at the minimum edge loses money on fees.")
+        if not fees and m.min_edge_bps < 10:
             w.append(f"min edge is {m.min_edge_bps} bps: make sure it stays above your round-trip fees.")
+        if m.kelly_fraction > 0.5:
+            w.append(f"KELLY_FRACTION={m.kelly_fraction} is above half-Kelly: expect deep drawdowns.")
+        if m.max_leverage > PRESETS["aggressive"].max_leverage:
+            w.append(f"MAX_LEVERAGE={m.max_leverage} is above the aggressive preset's "
+                     f"{PRESETS['aggressive'].max_leverage}x.")
+        if m.min_confidence < PRESETS["aggressive"].min_confidence:
+            w.append(f"AI_MIN_CONFIDENCE={m.min_confidence} is below the aggressive preset's "
+                     f"{PRESETS['aggressive'].min_confidence}.")
+        if self.flash_loan_min_profit_eth == 0 and self.enable_flash_loans:
+            w.append("FLASH_LOAN_MIN_PROFIT_ETH=0: any positive estimate executes; a gas spike turns it into a loss.")
+        if self.max_data_age_ms > 10_000:
+            w.append(f"MAX_DATA_AGE_MS={self.max_data_age_ms}: quotes older than 10 s are usually gone.")
         for q, r in sorted(self.quote_usd_rates.items()):
             if q != "USD" and r == 1:
-                w.append(f"QUOTE_USD_RATES treats {q} at par with USD (1.0): an explicit assumption; set a rate if not.")
+                w.append(f"QUOTE_USD_RATES treats {q} at par with USD (1.0): an explicit assumption; "
+                         "set a rate if not.")
+        for s in self.symbols:
+            quote = s.partition("/")[2].split(":")[0].upper()
+            if quote and quote not in self.quote_usd_rates:
+                w.append(f"CEX_SYMBOLS has {s} but QUOTE_USD_RATES has no rate for {quote}: "
+                         f'add e.g. "{quote}": "1.0" so its profits can be valued in USD.')
         return w
 
     def redacted(self) -> dict[str, str]:
-        """Every effective setting as display strings; secrets show only whether they are set."""
+        """Every effective setting as display strings; secrets show only whether they are set, URLs only their host."""
         out: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 out[name.upper()] = "<set, redacted>" if value is not None else "<unset>"
+            elif name in URL_FIELDS:
+                out[name.upper()] = redact_url(value)
             elif isinstance(value, dict):
                 out[name.upper()] = json.dumps({k: str(x) for k, x in value.items()})
             else:
                 out[name.upper()] = "<unset>" if value is None else str(value)
         m = self.mode
-        for k in ("min_confidence", "kelly_fraction", "max_leverage", "min_edge_bps", "ruin_tolerance",
-                  "max_position_pct"):
+        for k in PRESET_VARIABLES:
             out[f"effective.{k}"] = str(getattr(m, k))
         return out
 
 
+def _shown(value: Any) -> str | None:
+    """How an invalid input may be echoed in an error message; None when it must not be."""
+    if not isinstance(value, str | int | float | Decimal):
+        return None
+    text = str(value)
+    if _KEY_LIKE.match(text.strip()):
+        return None  # looks like a pasted key or token: never echoed, whatever variable it landed in
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 def _problems_from(e: ValidationError) -> list[tuple[str, str]]:
     out = []
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+    for err in e.errors(include_url=False, include_context=False):
+        loc = tuple(str(x) for x in err.get("loc", ()))
+        field = loc[0] if loc else "settings"
+        sensitive = field in SECRET_FIELDS or field in URL_FIELDS
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        if err.get("type") not in ("value_error",) and "input" in err and loc.split(".")[0] not in SECRET_FIELDS:
-            msg = f"{msg} (got {err['input']!r})"
-        out.append((loc.split(".")[0].upper(), msg))
+        raw = err.get("input")
+        if sensitive:
+            # Our own validators' messages for these fields are constants. A pydantic message could in principle
+            # quote the input: if it does, replace the whole message.
+            text = raw.get_secret_value() if isinstance(raw, SecretStr) else str(raw) if raw is not None else ""
+            if err.get("type") != "value_error" and text and text in msg:
+                msg = f"is invalid ({err.get('type')}); the value is not shown"
+        elif err.get("type") != "value_error" and "input" in err and (shown := _shown(raw)) is not None:
+            msg = f"{msg} (got {shown})"
+        if len(loc) > 1:
+            msg = f"at {'.'.join(loc[1:])!r}: {msg}"
+        out.append((field.upper(), msg))
     return out
 
 
-def load_settings(env_files: tuple[Path | str, ...] | None = None, **overrides: Any) -> Settings:
-    """Read settings once. Later env files win over earlier ones; real environment variables win over all files.
+def _register_secrets(s: Settings) -> None:
+    from arb.logs import register_secret  # logs imports nothing from here: no cycle
 
-    Raises :class:`ConfigError` listing *every* problem found, each with its variable's name.
+    for value in s.secret_values():
+        register_secret(value)
+
+
+def load_settings(env_files: tuple[Path | str, ...] | None = None, **overrides: Any) -> Settings:
+    """Read settings once. Later env files win over earlier ones; real environment variables win over all files;
+    keyword overrides win over everything. ``env_files=None`` reads ``./.env``.
+
+    Raises :class:`ConfigError` listing *every* problem found, each with its variable's name. The error carries no
+    chained pydantic exception (whose text would echo inputs, secrets included). The secrets of a loaded
+    configuration are registered with :mod:`arb.logs` so they are redacted from every log line.
     """
     kwargs: dict[str, Any] = dict(overrides)
     if env_files is not None:
         kwargs["_env_file"] = tuple(str(p) for p in env_files)
+    problems: list[tuple[str, str]] | None = None
     try:
         s = Settings(**kwargs)
     except ValidationError as e:
         problems = _problems_from(e)
         bad = {name.lower() for name, _ in problems}
-        # Run the cross-variable checks too, with the bad fields at their defaults, so one pass reports everything.
+        # Run the cross-variable checks too, with the bad fields at their defaults, so one pass reports everything;
+        # a check that reads a bad field is skipped (its message would be about a value nobody chose).
+        defaults = {f: Settings.model_fields[f].get_default(call_default_factory=True)
+                    for f in bad if f in Settings.model_fields}
         try:
-            fallback = Settings(**kwargs, **{f: Settings.model_fields[f].get_default(call_default_factory=True)
-                                             for f in bad if f in Settings.model_fields})
-            problems += [p for p in fallback.cross_problems() if p[0].lower() not in bad]
+            fallback = Settings(**{**kwargs, **defaults})
         except ValidationError:
-            pass
-        raise ConfigError(problems) from None
+            fallback = None
+        if fallback is not None:
+            problems += [(n, m) for n, fields, m in fallback._cross_checks() if not (fields & bad)]
+    if problems is not None:
+        raise ConfigError(problems)  # outside the except block: no __context__ holding the ValidationError
     problems = s.cross_problems()
     if problems:
         raise ConfigError(problems)
+    _register_secrets(s)
     return s

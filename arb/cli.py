@@ -1,0 +1,173 @@
+"""``arb``: the command line. Heavy imports stay inside commands so ``arb --help`` is instant."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ML-driven crypto arbitrage engine (dry-run by default).")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EnvFile = Annotated[str, typer.Option("--env-file", help="Env file read first (real environment variables win).")]
+Profile = Annotated[str | None, typer.Option("--profile", help="A profile env file, or the name of a shipped one "
+                                              "(arb/profiles/NAME.env); it overrides --env-file.")]
+
+
+def _load(env_file: str, profile: str | None):
+    from arb import wiring
+    from arb.errors import BadInput, ConfigError
+    from arb.settings import load_settings
+
+    try:
+        return load_settings(env_files=wiring.env_files(profile, env_file))
+    except ConfigError as e:
+        for name, msg in e.problems:
+            typer.echo(f"{name}: {msg}", err=True)
+        typer.echo("configuration invalid: run `arb check-env` for the full report", err=True)
+        raise typer.Exit(1) from None
+    except BadInput as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _prefect_env() -> None:
+    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+@app.command()
+def run(
+    source: Annotated[str, typer.Option(help="replay (a recorded day or recording file) or ccxt (live public books)")] = "replay",
+    data: Annotated[str | None, typer.Option(help="Replay data: a Lean minute-bar folder or a recording file.")] = None,
+    speed: Annotated[str, typer.Option(help="Replay pace: max, realtime, or a factor such as 60x.")] = "max",
+    duration: Annotated[str | None, typer.Option(help="Stop after this much source time: 90s, 15m, 2h, 1d.")] = None,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+    prefect: Annotated[bool, typer.Option("--prefect/--no-prefect", help="Run as a Prefect flow run (default) "
+                                          "or as plain Python.")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Run the continuous detect -> decide -> execute -> record loop in the foreground."""
+    settings = _load(env_file, profile)
+    from arb.logs import setup_logging
+
+    setup_logging(settings.log_path, settings.log_level)
+    from arb.errors import ArbError
+
+    try:
+        if prefect:
+            _prefect_env()
+            flow = _load_flow("detect_and_execute.py", "detect_and_execute")
+            result = flow(source=source, data=data, speed=speed, duration=duration, profile=profile,
+                          env_file=env_file, progress=progress)
+        else:
+            from arb.runner import run as run_engine
+
+            summary = run_engine(settings, source=source, data=data, speed=speed, duration=duration,
+                                 profile=profile, progress=progress)
+            result = _summary_dict(summary)
+    except ArbError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+def _summary_dict(summary) -> dict:
+    return {"run_id": summary.run_id, "stopped_by": summary.stopped_by, "stats": summary.stats,
+            "data_quality": summary.data_quality}
+
+
+def _load_flow(filename: str, name: str):
+    import importlib.util
+
+    path = REPO_ROOT / "flows" / filename
+    spec = importlib.util.spec_from_file_location(f"arb_flows_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise typer.BadParameter(f"cannot load flow file {path}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return getattr(mod, name)
+
+
+@app.command("check-env")
+def check_env(env_file: EnvFile = ".env", profile: Profile = None) -> None:
+    """Validate every setting in one pass; print the effective config (secrets redacted) and safety warnings."""
+    from rich.console import Console
+
+    from arb import wiring
+    from arb.check_env import check_env as do_check
+    from arb.errors import BadInput
+
+    try:
+        files = wiring.env_files(profile, env_file)
+    except BadInput as e:
+        typer.echo(f"--profile: {e}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(do_check(files, Console()))
+
+
+@app.command()
+def stats(
+    run_id: Annotated[str | None, typer.Option("--run", help="A run id (default: the latest run).")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (default: WAREHOUSE_PATH).")] = None,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Print the design's stats JSON, read from the warehouse (read-only, safe while a run writes)."""
+    from arb.errors import ArbError
+    from arb.warehouse.reader import stats as read_stats
+
+    path = warehouse or _load(env_file, profile).warehouse_path
+    try:
+        typer.echo(json.dumps(read_stats(path, run_id), indent=2, default=str))
+    except ArbError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def kill(
+    reason: Annotated[str, typer.Option(help="Why; shown in every decision it blocks.")] = "manual kill switch",
+    release: Annotated[bool, typer.Option("--release", help="Remove the kill switch and allow executions again.")] = False,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Engage the kill switch: running engines stop submitting new executions at their next batch."""
+    from arb.risk.limits import KillSwitch
+
+    ks = KillSwitch(_load(env_file, profile).kill_switch_file)
+    if release:
+        typer.echo(f"kill switch released ({ks.path})" if ks.release() else f"kill switch was not engaged ({ks.path})")
+    else:
+        ks.engage(reason)
+        typer.echo(f"kill switch ENGAGED at {ks.path}: {reason}. Release with `arb kill --release`.")
+
+
+@app.command("export-recording")
+def export_recording(
+    data: Annotated[Path, typer.Option(help="A Lean minute-bar folder.")],
+    out: Annotated[Path, typer.Option(help="Output recording: .csv or .parquet")],
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Convert a Lean minute-bar folder to the general recording format (books derived as documented)."""
+    from arb.market.lean import lean_to_recording
+
+    s = _load(env_file, profile)
+    n = lean_to_recording(data, out, levels=s.replay_levels, level_step_bps=s.replay_level_step_bps,
+                          depth_fraction=s.replay_depth_fraction, half_spread_bps=s.replay_half_spread_bps)
+    typer.echo(f"wrote {n} books to {out}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Deciding: features, scoring, thresholds and modes (pure apart from the model object)."""

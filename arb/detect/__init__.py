@@ -1,0 +1,1 @@
+"""Detection: pure functions from market state to priced Opportunities."""

@@ -1,0 +1,1 @@
+"""Risk controls: daily limits, concurrency, cooldown, position caps and the kill switch."""

@@ -1,0 +1,127 @@
+"""Run the continuous loop once: settings in, a small summary out. The Prefect flow and ``arb run`` both call this."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from arb import wiring
+from arb.engine import RunSummary
+from arb.settings import Settings
+
+log = logging.getLogger("arb.run")
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"r{now:%Y%m%d%H%M%S}{uuid.uuid4().hex[:6]}"
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop``: the loop finishes its batch, drains, flushes the warehouse and returns."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, _frame):
+        log.warning("signal received: stopping after this batch", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def run(
+    settings: Settings,
+    *,
+    source: str = "replay",
+    data: str | Path | None = None,
+    speed: str = "max",
+    duration: str | None = None,
+    profile: str | None = None,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    run_id: str | None = None,
+) -> RunSummary:
+    from arb.warehouse.schema import migrate
+    from arb.warehouse.writer import WarehouseWriter
+
+    run_id = run_id or new_run_id()
+    spd = wiring.parse_speed(speed)
+    dur = wiring.parse_duration(duration)
+    market_fees = None
+    if source == "replay":
+        if data is None:
+            raise wiring.BadInput("missing_data", "--source replay needs --data PATH")
+        src = wiring.build_replay_source(settings, data)
+        scope = f"replay:{run_id}"  # a replay is its own simulated account: its limits are its own
+    elif source == "ccxt":
+        src, market_fees = wiring.build_ccxt_source(settings)
+        scope = settings.risk_scope
+    else:
+        raise wiring.BadInput("bad_source", f"--source must be replay or ccxt; got {source!r}")
+
+    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    migrate(settings.warehouse_path)
+    writer = WarehouseWriter(settings.warehouse_path, flush_seconds=settings.warehouse_flush_seconds,
+                             flush_rows=settings.warehouse_flush_rows)
+    stop = stop or threading.Event()
+    started = datetime.now(UTC)
+    writer.start_run(
+        run_id=run_id, started_at=started, source=f"{source}:{data}" if data else source, ai_mode=settings.ai_mode,
+        profile=profile, dry_run=not settings.enable_execution, risk_scope=scope,
+        settings_json=json.dumps(settings.redacted(), sort_keys=True), ml_enabled=False,
+    )
+    bar = _progress(src.total_batches) if progress else None
+    hooks: dict[str, Any] = {}
+    if bar is not None:
+        prog, task = bar
+        hooks["on_batch"] = lambda i, b: prog.update(task, completed=i, description=f"replay {b.at:%Y-%m-%d %H:%M}")
+    today = None
+    if source == "replay":
+        today = None  # the risk day rolls with source time on the first batch
+    engine = wiring.build_engine(settings, source=src, run_id=run_id, risk_scope=scope, writer=writer, speed=spd,
+                                 duration=dur, market_fees=market_fees, today=today, **hooks)
+    log.info("run started", extra={"run_id": run_id, "source": source, "data": str(data), "ai_mode": settings.ai_mode,
+                                   "profile": profile, "dry_run": not settings.enable_execution})
+    status = "failed"
+    try:
+        with stop_on_signals(stop):
+            if bar is not None:
+                with bar[0]:
+                    summary = engine.run(stop)
+            else:
+                summary = engine.run(stop)
+        status = "completed" if summary.stopped_by in ("end_of_stream", "duration") else "stopped"
+        return summary
+    finally:
+        try:
+            writer.finish_run(run_id, finished_at=datetime.now(UTC), status=status)
+        finally:
+            writer.close()
+            src.close()
+        log.info("run finished", extra={"run_id": run_id, "status": status})
+
+
+def _progress(total: int | None):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    transient=False)
+    task = prog.add_task("replay", total=total)
+    return prog, task

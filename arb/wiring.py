@@ -1,0 +1,225 @@
+"""The one place that builds clients (ccxt exchanges, the warehouse writer, sources) from Settings.
+
+Everything else receives its collaborators through constructors, so tests can pass fakes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from arb.decide.decider import Decider, Thresholds
+from arb.decide.scoring import HeuristicScorer
+from arb.detect.cex import EdgeParams
+from arb.engine import Engine, EngineConfig, IdGen
+from arb.errors import BadInput, FatalError
+from arb.execute.paper import PaperCexExecutor
+from arb.market.fees import FeeSchedule
+from arb.market.source import BookSource
+from arb.market.validate import MarketState
+from arb.risk.limits import KillSwitch, RiskLimits, RiskManager, RiskState
+from arb.settings import Settings
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+def resolve_profile(profile: str | None) -> Path | None:
+    """A profile is an env file: a path, or the name of one shipped in arb/profiles/ (without .env)."""
+    if not profile:
+        return None
+    p = Path(profile)
+    if p.is_file():
+        return p
+    shipped = PROFILES_DIR / f"{profile}.env"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(x.stem for x in PROFILES_DIR.glob("*.env")))
+    raise BadInput("unknown_profile", f"profile {profile!r} is neither a file nor a shipped profile ({names})")
+
+
+def env_files(profile: str | None, env_file: str | None = ".env") -> tuple[Path, ...]:
+    """``.env`` first, then the profile (later files win; real environment variables win over both)."""
+    files: list[Path] = []
+    if env_file and Path(env_file).is_file():
+        files.append(Path(env_file))
+    prof = resolve_profile(profile)
+    if prof is not None:
+        files.append(prof)
+    return tuple(files)
+
+
+def parse_speed(speed: str) -> float | None:
+    s = speed.strip().lower()
+    if s in ("max", "fast", ""):
+        return None
+    if s in ("realtime", "real-time", "1x"):
+        return 1.0
+    try:
+        v = float(s.removesuffix("x"))
+    except ValueError:
+        raise BadInput("bad_speed", f"--speed must be max, realtime or a factor such as 60x; got {speed!r}") from None
+    if v <= 0:
+        raise BadInput("bad_speed", f"--speed factor must be positive; got {speed!r}")
+    return v
+
+
+def parse_duration(text: str | None) -> timedelta | None:
+    """``90s``, ``15m``, ``2h``, ``1d`` or plain seconds."""
+    if not text:
+        return None
+    t = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if t[-1] in units:
+            return timedelta(seconds=float(t[:-1]) * units[t[-1]])
+        return timedelta(seconds=float(t))
+    except (ValueError, IndexError):
+        raise BadInput("bad_duration", f"--duration must look like 90s, 15m, 2h or 1d; got {text!r}") from None
+
+
+def fee_schedule(settings: Settings, market_fees: dict | None = None) -> FeeSchedule:
+    return FeeSchedule(settings.fee_overrides, market_fees)
+
+
+def build_replay_source(settings: Settings, data: str | Path) -> BookSource:
+    path = Path(data)
+    if not path.exists():
+        raise BadInput("missing_data", f"replay data {path} does not exist; pass --data PATH to a Lean minute-bar "
+                                       "folder (e.g. ../shared/data/cex-minute-bars-20221213) or a recording file")
+    if path.is_file():
+        from arb.market.recording import RecordingSource
+
+        return RecordingSource(path)
+    from arb.market.lean import LeanMinuteSource
+
+    return LeanMinuteSource(
+        path,
+        levels=settings.replay_levels,
+        level_step_bps=settings.replay_level_step_bps,
+        depth_fraction=settings.replay_depth_fraction,
+        half_spread_bps=settings.replay_half_spread_bps,
+    )
+
+
+def build_ccxt_source(settings: Settings) -> tuple[BookSource, dict]:
+    import time
+
+    from arb.market.ccxt_source import CcxtBookSource, build_exchange, fetch_taker_fees
+
+    exchanges = {ex: build_exchange(ex, {"enableRateLimit": True}) for ex in settings.exchanges}
+    source = CcxtBookSource(
+        exchanges, settings.symbols, depth=20, poll_interval=settings.poll_interval,
+        clock=lambda: datetime.now(UTC), sleep=time.sleep,
+    )
+    fees: dict = {}
+    for ex in exchanges.values():
+        try:
+            fees.update(fetch_taker_fees(ex, settings.symbols))
+        except Exception:  # noqa: BLE001 - market info is optional; FeeSchedule falls back to ccxt defaults
+            pass
+    return source, fees
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    m = settings.mode
+    return Thresholds(
+        ai_mode=m.name,
+        min_confidence=m.min_confidence,
+        min_edge_bps=m.min_edge_bps,
+        cex_min_profit_usd=settings.cex_min_profit_usd,
+        flash_loan_min_profit_eth=settings.flash_loan_min_profit_eth,
+        eth_usd_price=settings.eth_usd_price,
+        enable_cex=settings.enable_cex_execution,
+        enable_flash_loans=settings.enable_flash_loans,
+    )
+
+
+def risk_limits(settings: Settings) -> RiskLimits:
+    return RiskLimits(
+        max_daily_executions=settings.max_daily_executions,
+        max_daily_loss_usd=settings.max_daily_loss_usd,
+        max_concurrent=settings.max_concurrent_executions,
+        cooldown_s=settings.execution_cooldown_seconds,
+        max_position_usd=settings.capital_usd * settings.mode.max_position_pct,
+    )
+
+
+def restore_risk_state(settings: Settings, scope: str, today) -> RiskState:
+    """Rebuild today's counters for ``scope`` from the warehouse, so limits survive a restart."""
+    from arb.warehouse.reader import load_daily_limits
+
+    row = None
+    if Path(settings.warehouse_path).exists():
+        row = load_daily_limits(settings.warehouse_path, scope, today)
+    if row is None:
+        return RiskState(scope=scope, day=today)
+    return RiskState(scope=scope, day=today, executions=row.executions, profit_usd=row.profit_usd,
+                     loss_usd=row.loss_usd, stopped_reason=row.stopped_reason)
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    source: BookSource,
+    run_id: str,
+    risk_scope: str,
+    writer: Any,
+    speed: float | None = None,
+    duration: timedelta | None = None,
+    market_fees: dict | None = None,
+    today=None,
+    **hooks: Any,
+) -> Engine:
+    if settings.enable_execution:
+        raise FatalError(
+            "ENABLE_EXECUTION=true: live CEX order routing is not available yet in this version; "
+            "set ENABLE_EXECUTION=false to run in dry-run (paper) mode"
+        )
+    from arb.warehouse.reader import load_route_stats
+
+    ids = IdGen(run_id)
+    fees = fee_schedule(settings, market_fees)
+
+    def fee(venue: str, symbol: str):
+        return fees.taker(venue, symbol)[0]
+
+    m = settings.mode
+    edge = EdgeParams(
+        trade_size_usd=settings.cex_trade_size_usd,
+        max_position_usd=settings.capital_usd * m.max_position_pct,
+        quote_usd=settings.quote_usd_rates,
+        fee=fee,
+    )
+    today = today or datetime.now(UTC).date()
+    risk = RiskManager(risk_limits(settings), restore_risk_state(settings, risk_scope, today),
+                       KillSwitch(settings.kill_switch_file))
+    decider = Decider(scorer=HeuristicScorer(), thresholds=thresholds(settings), risk=risk, next_id=ids.maker("d"))
+    executor = PaperCexExecutor(
+        latency_ms=settings.execution_latency_ms,
+        slippage_tolerance_bps=settings.slippage_tolerance_bps,
+        fee=fee,
+        quote_usd=settings.quote_usd_rates,
+        next_id=ids.maker("x"),
+    )
+    route_stats = load_route_stats(settings.warehouse_path) if Path(settings.warehouse_path).exists() else {}
+    return Engine(
+        run_id=run_id,
+        source=source,
+        state=MarketState(),
+        edge=edge,
+        decider=decider,
+        executor=executor,
+        writer=writer,
+        ids=ids,
+        config=EngineConfig(
+            max_data_age_ms=settings.max_data_age_ms,
+            stats_interval_s=settings.stats_interval_seconds,
+            decision_batch_size=settings.decision_batch_size,
+            speed=speed,
+            duration=duration,
+        ),
+        route_stats=route_stats,
+        ml_enabled=False,
+        **hooks,
+    )
