@@ -12,11 +12,15 @@ message built without the input.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich import box
 from rich.console import Console
@@ -64,16 +68,19 @@ def check_env(env_files: tuple[Path, ...] | None, console: Console) -> int:
     files = tuple(Path(p) for p in env_files) if env_files is not None else None
     problems = _env_file_problems(files or ())
     settings: Settings | None = None
-    try:
-        settings = load_settings(env_files=files)
-    except ConfigError as e:
-        problems += e.problems
-    except SettingsError as e:  # the message names the field and the source, never the value
-        problems.append(("ENV_FILE", f"{e}; fix that variable's value"))
-    except (OSError, UnicodeDecodeError) as e:
-        problems.append(("ENV_FILE", f"could not be read ({type(e).__name__}); save it as UTF-8 text"))
-    if settings is not None:
-        problems += _exchange_problems(settings)
+    with _quiet("dotenv.main"):  # dotenv logs unparsable lines to stderr; they are reported as problems below
+        try:
+            settings = load_settings(env_files=files)
+        except ConfigError as e:
+            problems += e.problems
+        except SettingsError as e:  # the message names the field and the source, never the value
+            problems.append(("ENV_FILE", f"{e}; fix that variable's value"))
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(("ENV_FILE", f"could not be read ({type(e).__name__}); save it as UTF-8 text"))
+        # The slow ccxt check still runs when other variables are invalid: on the valid rest of the configuration.
+        partial = settings or _partial(files, problems)
+    if partial is not None:
+        problems += _exchange_problems(partial)
     if problems:
         _print_problems(problems, console)
         return 1
@@ -85,6 +92,29 @@ def check_env(env_files: tuple[Path, ...] | None, console: Console) -> int:
 
 
 # ---- checks that need I/O (the pure ones live in Settings) ----
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def _partial(files: tuple[Path, ...] | None, problems: list[tuple[str, str]]) -> Settings | None:
+    """The configuration with every invalid variable at its default (no cross checks), or None."""
+    bad = {name.lower() for name, _ in problems if name.lower() in Settings.model_fields}
+    kwargs: dict[str, Any] = {f: Settings.model_fields[f].get_default(call_default_factory=True) for f in bad}
+    if files is not None:
+        kwargs["_env_file"] = tuple(str(p) for p in files)
+    try:
+        return Settings(**kwargs)
+    except (ValidationError, SettingsError, OSError, UnicodeDecodeError):
+        return None
+
+
 def _read_files(files: tuple[Path, ...] | None) -> tuple[Path, ...]:
     return (DEFAULT_ENV_FILE,) if files is None else files
 

@@ -162,7 +162,7 @@ def export_recording(
     s = _load(env_file, profile)
     n = lean_to_recording(data, out, levels=s.replay_levels, level_step_bps=s.replay_level_step_bps,
                           depth_fraction=s.replay_depth_fraction, half_spread_bps=s.replay_half_spread_bps)
-    typer.echo(f"wrote {n} books to {out}")
+    typer.echo(f"wrote {n.books} books in {n.batches} batches to {out}")
 
 
 def main() -> None:  # pragma: no cover

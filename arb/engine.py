@@ -275,6 +275,8 @@ class Engine:
                 },
             },
             "decisions": dict(c.decisions),
+            "batches": c.batches,
+            "books": c.books,
             "realized_profit_usd": str(c.realized_profit),
             "predicted_profit_usd": str(c.predicted_profit),
             "data_quality": dict(self.state.quality.counts),

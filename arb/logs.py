@@ -39,6 +39,10 @@ _HANDLER_MARK = "_arb_logs_handler"
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _TOP_KEYS = ("ts", "level", "logger", "event", "exc", "stack")
 
+# Unicode line breaks that json.dumps(ensure_ascii=False) leaves raw; escaped so one record stays one line for any
+# line splitter (str.splitlines, editors), not only for "\n"-based ones.
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
 _lock = threading.Lock()
 _secrets: frozenset[str] = frozenset()
 
@@ -156,7 +160,8 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = scrub(record.exc_text)
         if record.stack_info:
             out["stack"] = scrub(self.formatStack(record.stack_info))
-        return json.dumps(out, ensure_ascii=False, allow_nan=False, default=lambda o: scrub(str(o)))
+        line = json.dumps(out, ensure_ascii=False, allow_nan=False, default=lambda o: scrub(str(o)))
+        return line.translate(_LINE_BREAKS)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -191,11 +196,8 @@ def setup_logging(log_path: Path, level: str = "INFO", *, console: bool = False)
     numeric = _level(level)
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    reset_logging()
     root = logging.getLogger()
-    for h in list(root.handlers):
-        if getattr(h, _HANDLER_MARK, False):
-            root.removeHandler(h)
-            h.close()
     handlers: list[logging.Handler] = []
     file_handler = logging.handlers.WatchedFileHandler(log_path, encoding="utf-8")
     file_handler.setFormatter(JsonFormatter())
@@ -210,6 +212,15 @@ def setup_logging(log_path: Path, level: str = "INFO", *, console: bool = False)
         h.addFilter(RedactionFilter())
         root.addHandler(h)
     root.setLevel(numeric)
+
+
+def reset_logging() -> None:
+    """Remove and close the handlers :func:`setup_logging` installed (other handlers are left alone)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, _HANDLER_MARK, False):
+            root.removeHandler(h)
+            h.close()
 
 
 def get_logger(name: str) -> logging.Logger:

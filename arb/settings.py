@@ -375,6 +375,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"rate for {k!r} must be positive, got {rate}")
         return {k.upper(): r for k, r in v.items()}
 
+    def __repr_args__(self) -> Any:
+        # SecretStr fields already repr as '**********'; RPC URLs are plain strings that often embed a provider key.
+        for name, value in super().__repr_args__():
+            yield name, (redact_url(value) if name in URL_FIELDS and value else value)
+
     # ---- derived views ----
     @property
     def mode(self) -> EffectiveMode:
@@ -459,15 +464,17 @@ class Settings(BaseSettings):
         return [(name, msg) for name, _, msg in self._cross_checks()]
 
     def round_trip_fee_bps(self) -> dict[str, Decimal]:
-        """Per symbol, the worst buy-here/sell-there taker fees configured in FEE_OVERRIDES, in bps.
+        """Per base asset, the worst buy-here/sell-there taker fees configured in FEE_OVERRIDES, in bps.
 
-        The two highest fees among the venues configured for the symbol (one venue: its fee alone, a lower bound).
+        Routes may cross quote currencies (BTC/BUSD on one venue, BTC/USDT on another), so fees are grouped by base
+        asset: the sum of the two highest per-venue fees (one venue configured: its fee alone, a lower bound).
         """
-        by_symbol: dict[str, list[Decimal]] = {}
+        by_base: dict[str, dict[str, Decimal]] = {}
         for key, rate in self.fee_overrides.items():
-            _, _, symbol = key.partition(":")
-            by_symbol.setdefault(symbol, []).append(rate)
-        return {sym: sum(sorted(rates, reverse=True)[:2], Decimal(0)) * 10000 for sym, rates in by_symbol.items()}
+            venue, _, symbol = key.partition(":")
+            venues = by_base.setdefault(symbol.partition("/")[0].upper(), {})
+            venues[venue] = max(rate, venues.get(venue, rate))
+        return {base: sum(sorted(v.values(), reverse=True)[:2], Decimal(0)) * 10000 for base, v in by_base.items()}
 
     def warnings(self) -> list[str]:
         """Safety notes about a configuration that is valid but deserves a second look. Pure: no I/O."""
@@ -505,13 +512,17 @@ class Settings(BaseSettings):
             if url and not is_local_url(url) and urlsplit(url).scheme.lower() in ("http", "ws"):
                 w.append(f"{field.upper()} uses unencrypted {urlsplit(url).scheme}:// to a remote host: "
                          "use https:// or wss://.")
+        # The min edge is net of fees. A net margin thinner than the fees themselves means a wrong fee tier or a
+        # few bps of slippage erases it.
         fees = self.round_trip_fee_bps()
-        for sym, rt in sorted(fees.items()):
-            if m.min_edge_bps <= rt:
-                w.append(f"min edge {m.min_edge_bps} bps is at or below the round-trip fees for {sym} configured in "
-                         f"FEE_OVERRIDES ({rt.normalize():f} bps): a trade at the minimum edge loses money on fees.")
+        for base, rt in sorted(fees.items()):
+            if m.min_edge_bps < rt:
+                w.append(f"min edge {m.min_edge_bps} bps (net of fees) is below the round-trip fees for {base} in "
+                         f"FEE_OVERRIDES ({rt.normalize():f} bps): a fee-tier or slippage misestimate of a few bps "
+                         "turns such trades into losses. Check the fees match your account's tier.")
         if not fees and m.min_edge_bps < 10:
-            w.append(f"min edge is {m.min_edge_bps} bps: make sure it stays above your round-trip fees.")
+            w.append(f"min edge is {m.min_edge_bps} bps (net of fees): a thin margin; a fee-tier or slippage "
+                     "misestimate of a few bps turns such trades into losses.")
         if m.kelly_fraction > 0.5:
             w.append(f"KELLY_FRACTION={m.kelly_fraction} is above half-Kelly: expect deep drawdowns.")
         if m.max_leverage > PRESETS["aggressive"].max_leverage:

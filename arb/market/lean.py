@@ -8,7 +8,8 @@ Input layout (spot only; ``cryptofuture/`` is ignored)::
                                                                                     AskClose,LastAskSize
 
 ``venue`` is the folder name (``binance``, ``bybit``). The ticker becomes a ccxt unified symbol by splitting off the
-longest known quote currency suffix (:data:`QUOTE_CURRENCIES`): ``btcbusd`` -> ``BTC/BUSD``, ``btcusdt`` -> ``BTC/USDT``.
+longest known quote currency suffix (:data:`QUOTE_CURRENCIES`): ``btcbusd`` -> ``BTC/BUSD``, ``btcusdt`` ->
+``BTC/USDT``.
 A ticker with no known suffix is skipped and counted once as ``unknown_symbol``.
 
 Time
@@ -27,7 +28,7 @@ the CSV text, never through float.
 
    - a quote bar exists for the minute: ``b1`` = bid close, ``a1`` = ask close (real quotes);
    - otherwise, from the trade bar's close ``C``: ``b1 = C × (1 − h)``, ``a1 = C × (1 + h)``. This spread is a
-     stated assumption, not a measurement.
+     stated assumption, not a measurement (``h`` must be above 0: ``b1 = a1`` would be a crossed book).
 
 2. Levels, when a trade bar exists (volume ``V``): ``L`` levels per side, level ``k = 1..L`` at
    ``bid_k = b1 × (1 − (k−1)·s)`` and ``ask_k = a1 × (1 + (k−1)·s)``, each carrying the even share
@@ -118,8 +119,9 @@ class ReplayParams:
         if not problems and (self.levels - 1) * self.level_step_bps >= _BPS:
             problems.append(("REPLAY_LEVEL_STEP_BPS", "(REPLAY_LEVELS - 1) x REPLAY_LEVEL_STEP_BPS must stay below "
                                                       "10000 bps, or the deepest bid would be priced at or below 0"))
-        if not problems and self.half_spread_bps >= _BPS:
-            problems.append(("REPLAY_HALF_SPREAD_BPS", "must be below 10000 bps"))
+        if not problems and not (0 < self.half_spread_bps < _BPS):
+            problems.append(("REPLAY_HALF_SPREAD_BPS", "must be above 0 (a zero spread makes bid = ask, a crossed "
+                                                       "book) and below 10000 bps, e.g. 0.5"))
         if problems:
             raise ConfigError(problems)
 
@@ -135,13 +137,17 @@ class ReplayParams:
 
 
 @dataclass(frozen=True)
-class _TradeBar:
+class TradeBar:
+    """What the rule uses of a trade bar."""
+
     close: Decimal
     volume: Decimal
 
 
 @dataclass(frozen=True)
-class _QuoteBar:
+class QuoteBar:
+    """What the rule uses of a quote bar: closes and last sizes."""
+
     bid: Decimal
     bid_size: Decimal
     ask: Decimal
@@ -168,7 +174,7 @@ def _dmax(a: Decimal, b: Decimal) -> Decimal:
 
 
 def derive_levels(
-    trade: _TradeBar | None, quote: _QuoteBar | None, p: ReplayParams
+    trade: TradeBar | None, quote: QuoteBar | None, p: ReplayParams
 ) -> tuple[tuple[BookLevel, ...], tuple[BookLevel, ...]]:
     """Bids and asks for one minute by the documented rule. At least one of ``trade``/``quote`` must be given."""
     with localcontext(_CTX):
@@ -241,6 +247,10 @@ class LeanBookSource:
         self.name = f"lean:{self.folder.name}"
         self._markets, self._dates = self._scan()
         self._total: int | None = None
+        if self._filter is not None and not self.symbols:
+            have = ", ".join(sorted(f"{m.venue}:{m.symbol}" for m in self._markets if m.symbol)) or "none"
+            raise BadInput("unknown_symbol", f"{self.folder}: no market matches symbols={sorted(self._filter)}; "
+                                             f"the folder has {have}")
 
     @classmethod
     def from_params(cls, folder: str | Path, params: ReplayParams, **kwargs: Any) -> LeanBookSource:
@@ -359,8 +369,8 @@ class LeanBookSource:
                     continue
                 tr = trades.get(ms)
                 qr = quotes.get(ms)
-                trade = _TradeBar(close=tr[3], volume=tr[4]) if tr else None
-                quote = _QuoteBar(bid=qr[3], bid_size=qr[4], ask=qr[8], ask_size=qr[9]) if qr else None
+                trade = TradeBar(close=tr[3], volume=tr[4]) if tr else None
+                quote = QuoteBar(bid=qr[3], bid_size=qr[4], ask=qr[8], ask_size=qr[9]) if qr else None
                 bids, asks = derive_levels(trade, quote, self.params)
                 books.append(OrderBook(venue=m.venue, symbol=m.symbol, timestamp=at, bids=bids, asks=asks))
         rejects = [r for r in rejects if r[0] is None or self._in_range(r[0])]
@@ -379,3 +389,14 @@ class LeanBookSource:
 
     def close(self) -> None:
         """Nothing is held open between batches; present for the BookSource protocol."""
+
+
+LeanMinuteSource = LeanBookSource  # the name arb.wiring uses
+
+
+def lean_to_recording(lean_folder: str | Path, out_path: str | Path, params: ReplayParams | None = None,
+                      **kwargs: Any) -> Any:
+    """Export a Lean folder to the general recording format: :func:`arb.market.recording.lean_to_recording`."""
+    from arb.market.recording import lean_to_recording as export
+
+    return export(lean_folder, out_path, params, **kwargs)

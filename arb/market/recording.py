@@ -344,6 +344,7 @@ class RecordingSource:
         self.known = frozenset(known) if known is not None else None
         self.name = f"recording:{self.path.name}"
         self._loaded: _Loaded | None = None
+        self._lay: _Layout | None = None  # set when the header is read
 
     def _rows(self) -> Iterator[tuple[str, list[Any]]]:
         """(where, cells) per data row, with cells ordered as ``self._lay`` says."""
@@ -383,6 +384,7 @@ class RecordingSource:
         markets: set[tuple[str, str]] = set()
         for where, cells in self._rows():
             lay = self._lay
+            assert lay is not None
             venue = symbol = None
             at: datetime | None = None
             try:
@@ -451,8 +453,12 @@ class ExportResult:
 def lean_to_recording(
     lean_folder: str | Path,
     out_path: str | Path,
-    params: Any,
+    params: Any = None,
     *,
+    levels: int | None = None,
+    level_step_bps: Decimal | None = None,
+    depth_fraction: Decimal | None = None,
+    half_spread_bps: Decimal | None = None,
     symbols: Iterable[str] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -460,11 +466,17 @@ def lean_to_recording(
     """Export a Lean minute-bar folder to a recording, deriving books exactly as the Lean replay does.
 
     ``params`` is a :class:`arb.market.lean.ReplayParams` (or anything with ``levels``, ``level_step_bps``,
-    ``depth_fraction``, ``half_spread_bps``). Every derived book is written as is, valid or not, so replaying the
-    recording gives the same books (and the same validation results) as replaying the folder.
+    ``depth_fraction``, ``half_spread_bps``); alternatively pass those four as keywords. Every derived book is written
+    as is, valid or not, so replaying the recording gives the same books (and the same validation results) as
+    replaying the folder. Returns counts; ``.books`` is the number of books written.
     """
     from arb.market.lean import LeanBookSource, ReplayParams
 
+    if params is None:
+        if levels is None or level_step_bps is None or depth_fraction is None or half_spread_bps is None:
+            raise BadInput("bad_parameter", "pass params=ReplayParams(...) or all of levels, level_step_bps, "
+                                            "depth_fraction, half_spread_bps")
+        params = ReplayParams(levels, level_step_bps, depth_fraction, half_spread_bps)
     p = params if isinstance(params, ReplayParams) else ReplayParams(
         params.levels, params.level_step_bps, params.depth_fraction, params.half_spread_bps)
     src = LeanBookSource.from_params(lean_folder, p, symbols=symbols, start=start, end=end)

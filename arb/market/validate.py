@@ -116,7 +116,7 @@ class DataQuality:
                     detail=f"{book.venue}:{book.symbol}: {reason} at {book.timestamp.isoformat()}")
 
     def record_source_reject(self, reason: str, detail: str) -> None:
-        """Count a ``(reason, detail)`` from :attr:`MarketBatch.rejects`; a ``venue:BASE/QUOTE: `` prefix names the market."""
+        """Count a ``(reason, detail)`` of a batch; a ``venue:BASE/QUOTE: `` detail prefix names the market."""
         m = _MARKET_PREFIX.match(detail)
         if m:
             self.record(reason, venue=m["venue"], symbol=m["symbol"], detail=detail)

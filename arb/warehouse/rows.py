@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -75,12 +75,13 @@ class TableSpec:
         return pa.table({c: pa.array([r[c] for r in rows], ARROW_TYPES[k]) for c, k in self.columns})
 
     def insert_sql(self, source: str) -> str:
-        cols = ", ".join(c for c, _ in self.columns)
-        exprs = ", ".join(f"CAST({c} AS {SQL_CASTS[k]})" if k in SQL_CASTS else c for c, k in self.columns)
-        sql = f"INSERT INTO {self.name} ({cols}) SELECT {exprs} FROM {source} ON CONFLICT ({', '.join(self.key)}) "
+        q = [f'"{c}"' for c, _ in self.columns]  # quoted: some names ("at") are keywords
+        exprs = ", ".join(f'CAST("{c}" AS {SQL_CASTS[k]})' if k in SQL_CASTS else f'"{c}"' for c, k in self.columns)
+        keys = ", ".join(f'"{c}"' for c in self.key)
+        sql = f"INSERT INTO {self.name} ({', '.join(q)}) SELECT {exprs} FROM {source} ON CONFLICT ({keys}) "
         if not self.upsert:
             return sql + "DO NOTHING"
-        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c, _ in self.columns if c not in self.key)
+        sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c, _ in self.columns if c not in self.key)
         return sql + f"DO UPDATE SET {sets}"
 
     def key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -115,6 +116,30 @@ class DailyLimitsRow:
     loss_usd: Decimal
     stopped_reason: str | None
     updated_at: datetime
+
+
+class RouteStatsLike(Protocol):
+    """Anything with RouteStatsRow's fields (e.g. ``arb.decide.history.RouteStats``)."""
+
+    route_id: str
+    success_ema: float
+    capture_ratio_ema: float
+    n_executions: int
+    n_success: int
+    realized_profit: Decimal
+    predicted_profit: Decimal
+    updated_at: datetime | None
+
+
+class DailyLimitsLike(Protocol):
+    """Anything with DailyLimitsRow's counters (e.g. ``arb.risk.limits.RiskState``); ``updated_at`` is optional."""
+
+    scope: str
+    day: date
+    executions: int
+    profit_usd: Decimal
+    loss_usd: Decimal
+    stopped_reason: str | None
 
 
 # --- normalisers ---------------------------------------------------------------------------------------------------
@@ -412,7 +437,7 @@ def execution_row(execution: Execution, run_id: str) -> dict[str, Any]:
     }
 
 
-def route_stats_row(r: RouteStatsRow) -> dict[str, Any]:
+def route_stats_row(r: RouteStatsLike) -> dict[str, Any]:
     return {
         "route_id": r.route_id,
         "success_ema": float(r.success_ema),
@@ -425,7 +450,10 @@ def route_stats_row(r: RouteStatsRow) -> dict[str, Any]:
     }
 
 
-def daily_limits_row(r: DailyLimitsRow) -> dict[str, Any]:
+def daily_limits_row(r: DailyLimitsLike, updated_at: datetime | None = None) -> dict[str, Any]:
+    """``updated_at`` (when given) overrides the object's own ``updated_at`` attribute, if it has one."""
+    if updated_at is None:
+        updated_at = getattr(r, "updated_at", None)
     if isinstance(r.day, datetime) or not isinstance(r.day, date):
         raise BadInput("warehouse_bad_date", f"day: {r.day!r} must be a date")
     return {
@@ -435,14 +463,18 @@ def daily_limits_row(r: DailyLimitsRow) -> dict[str, Any]:
         "profit_usd": money(r.profit_usd, "profit_usd"),
         "loss_usd": money(r.loss_usd, "loss_usd"),
         "stopped_reason": r.stopped_reason,
-        "updated_at": utc(r.updated_at, "updated_at"),
+        "updated_at": utc(updated_at, "updated_at"),
     }
+
+
+RUN_ALIASES = {"data_quality": "data_quality_json"}  # a dict of counts is accepted under the shorter name
 
 
 def run_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a partial runs row (column -> value). Unknown columns are a programming error (TypeError)."""
     out: dict[str, Any] = {}
     for name, value in fields.items():
+        name = RUN_ALIASES.get(name, name)
         kind = RUN_COLUMNS.get(name)
         if kind is None:
             raise TypeError(f"runs has no settable column {name!r}; known: {', '.join(sorted(RUN_COLUMNS))}")

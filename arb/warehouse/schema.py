@@ -156,7 +156,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """
             CREATE TABLE alerts (
                 alert_id VARCHAR PRIMARY KEY,
-                at TIMESTAMPTZ NOT NULL,
+                "at" TIMESTAMPTZ NOT NULL,  -- a keyword in DuckDB 2.0: write "at" in queries
                 level VARCHAR NOT NULL,
                 kind VARCHAR NOT NULL,
                 message VARCHAR,

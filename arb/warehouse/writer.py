@@ -131,12 +131,15 @@ class WarehouseWriter:
         row = R.execution_row(execution, run_id)
         self._put("executions", R.EXECUTIONS.key_of(row), row, first_wins=True)
 
-    def upsert_route_stats(self, stats: RouteStatsRow) -> None:
+    def upsert_route_stats(self, stats: RouteStatsRow | R.RouteStatsLike) -> None:
         row = R.route_stats_row(stats)
         self._put("route_stats", R.ROUTE_STATS.key_of(row), row, first_wins=False)
 
-    def upsert_daily_limits(self, limits: DailyLimitsRow) -> None:
-        row = R.daily_limits_row(limits)
+    def upsert_daily_limits(
+        self, limits: DailyLimitsRow | R.DailyLimitsLike, updated_at: datetime | None = None
+    ) -> None:
+        """Last value wins per (scope, day). ``updated_at`` is needed when ``limits`` has no such attribute."""
+        row = R.daily_limits_row(limits, updated_at)
         self._put("daily_limits", R.DAILY_LIMITS.key_of(row), row, first_wins=False)
 
     def add_alert(
@@ -270,6 +273,8 @@ class WarehouseWriter:
         return n
 
     def _write(self, batch: _Buffer) -> int:
+        # Build the Arrow tables before taking the file lock (the first conversion in a process imports pandas: ~1 s).
+        tables = [(spec, rows, spec.arrow_table(rows)) for spec, rows in batch.tables() if rows]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = connect(self.path, read_only=False, timeout=self.lock_timeout, on_retry=self._on_lock_retry)
         try:
@@ -281,11 +286,9 @@ class WarehouseWriter:
             try:
                 for run_id, fields in batch.runs.items():
                     _upsert_run(con, run_id, fields)
-                for spec, rows in batch.tables():
-                    if not rows:
-                        continue
+                for spec, rows, table in tables:
                     name = f"__batch_{spec.name}"
-                    con.register(name, spec.arrow_table(rows))
+                    con.register(name, table)
                     try:
                         inserted = con.execute(spec.insert_sql(name)).fetchall()[0][0]
                     finally:
