@@ -584,9 +584,10 @@ def _problems_from(e: ValidationError) -> list[tuple[str, str]]:
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
         raw = err.get("input")
         if sensitive:
-            # Our own validators' messages for these fields are constants. A pydantic message could in principle
-            # quote the input: if it does, replace the whole message.
-            text = raw.get_secret_value() if isinstance(raw, SecretStr) else str(raw) if raw is not None else ""
+            # The input is never appended. Our validators' messages for these fields never interpolate the value
+            # (value_error; tests hold this for any input). Should one of pydantic's own messages quote the input,
+            # the whole message is replaced.
+            text = raw.get_secret_value() if isinstance(raw, SecretStr) else "" if raw is None else str(raw)
             if err.get("type") != "value_error" and text and text in msg:
                 msg = f"is invalid ({err.get('type')}); the value is not shown"
         elif err.get("type") != "value_error" and "input" in err and (shown := _shown(raw)) is not None:

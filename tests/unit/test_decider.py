@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,8 +12,6 @@ from arb.errors import Rejected
 from arb.execute.paper import PaperCexExecutor
 from arb.risk.limits import RiskLimits, RiskManager, RiskState
 from tests.factories import T0, Counter, D, later
-
-import pytest
 
 
 def opp(i=1, edge="8", net="5", gross="15", fees="10", notional="5000", depth="50000", route="r1") -> Opportunity:
