@@ -7,6 +7,7 @@ up in memory. This file only reads settings, calls the library, and returns a sm
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 
 @flow(name="detect-and-execute", log_prints=True)
@@ -28,7 +29,7 @@ def detect_and_execute(
     setup_logging(settings.log_path, settings.log_level)
     summary = run(settings, source=source, data=data, speed=speed, duration=duration, profile=profile,
                   progress=progress)
-    result = {"run_id": summary.run_id, "stopped_by": summary.stopped_by, "stats": summary.stats,
+    result = {"flow_run_id": str(flow_run.id), "run_id": summary.run_id, "stopped_by": summary.stopped_by, "stats": summary.stats,
               "data_quality": summary.data_quality}
     get_run_logger().info("run %s finished (%s): %s", summary.run_id, summary.stopped_by, summary.stats)
     return result

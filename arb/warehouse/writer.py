@@ -18,6 +18,7 @@ handler instead and close in a ``finally`` (see tests/integration/warehouse_proc
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -34,6 +35,8 @@ from arb.errors import FatalError, TransientError
 from arb.warehouse import rows as R
 from arb.warehouse.rows import DailyLimitsRow, RouteStatsRow
 from arb.warehouse.schema import apply_migrations, connect
+
+log = logging.getLogger("arb.warehouse")
 
 
 @dataclass
@@ -98,11 +101,14 @@ class WarehouseWriter:
         flush_rows: int = 2000,
         monotonic: Callable[[], float] = time.monotonic,
         lock_timeout: float = 5.0,
+        max_buffered_rows: int = 1_000_000,
     ) -> None:
         self.path = Path(path)
         self.flush_seconds = flush_seconds
         self.flush_rows = flush_rows
         self.lock_timeout = lock_timeout
+        self.max_buffered_rows = max_buffered_rows
+        self.last_error: str | None = None
         self._monotonic = monotonic
         self._buf = _Buffer()
         self._buf_lock = threading.Lock()
@@ -217,14 +223,28 @@ class WarehouseWriter:
     # --- flushing ----------------------------------------------------------------------------------------------------
 
     def maybe_flush(self) -> bool:
-        """Flush if due. Returns True when a flush ran. After a failed flush, waits ``flush_seconds`` before trying
-        again so a locked file does not stall every tick of the caller's loop."""
+        """Flush if due; call once per loop tick. Returns True when a flush committed.
+
+        A TransientError (the file stayed locked for ``lock_timeout``, e.g. someone keeps it open in the duckdb CLI)
+        is logged and absorbed: the rows stay buffered, ``failed_flushes``/``last_error`` record it, and the next try
+        waits ``flush_seconds`` so a locked file does not stall every tick. Once more than ``max_buffered_rows`` are
+        waiting it is raised instead, so the caller stops before memory does. FatalError always propagates.
+        """
         now = self._monotonic()
         n = self.buffered_rows
         if n == 0 or now < self._retry_after:
             return False
         if n >= self.flush_rows or now - self._last_flush >= self.flush_seconds:
-            self.flush()
+            try:
+                self.flush()
+            except TransientError as e:
+                if self.buffered_rows > self.max_buffered_rows:
+                    raise
+                log.warning(
+                    "warehouse flush deferred",
+                    extra={"path": str(self.path), "buffered_rows": self.buffered_rows, "error": str(e)},
+                )
+                return False
             return True
         return False
 
@@ -258,6 +278,7 @@ class WarehouseWriter:
             with self._buf_lock:
                 self._buf = _Buffer.merge(batch, self._buf)
             self.failed_flushes += 1
+            self.last_error = f"{type(e).__name__}: {e}"
             self._retry_after = self._monotonic() + self.flush_seconds
             if isinstance(e, duckdb.Error):
                 if isinstance(e, duckdb.IOException):

@@ -298,23 +298,28 @@ def test_flush_waits_for_a_reader_then_writes(db):
 
 def test_flush_gives_up_after_the_lock_timeout_and_keeps_rows(db):
     clock = Clock()
-    w = WarehouseWriter(db, lock_timeout=0.3, flush_seconds=1.0, monotonic=clock)
+    w = WarehouseWriter(db, lock_timeout=0.3, flush_seconds=1.0, monotonic=clock, max_buffered_rows=2)
     w.add_decision(*synthetic(RUN, 0), RUN)
-    holder = hold_lock(db, 2.0, read_only=True)
+    holder = hold_lock(db, 2.5, read_only=True)  # e.g. someone keeps the file open in the duckdb CLI
     try:
         with pytest.raises(TransientError, match="stayed locked"):
-            w.flush()
-        assert w.buffered_rows == 1
-        w.add_decision(*synthetic(RUN, 1), RUN)
+            w.flush()  # an explicit flush raises
+        assert w.buffered_rows == 1 and "stayed locked" in w.last_error
         clock.t += 10
+        assert w.maybe_flush() is False  # the loop's flush absorbs it (logged), rows stay buffered
+        assert w.failed_flushes == 2 and w.buffered_rows == 1
+        w.add_decision(*synthetic(RUN, 1), RUN)
+        assert w.maybe_flush() is False  # backs off for flush_seconds: no attempt, no 0.3 s stall
+        assert w.failed_flushes == 2
+        w.add_decision(*synthetic(RUN, 2), RUN)
+        clock.t += 1.0
         with pytest.raises(TransientError):
-            w.maybe_flush()
-        assert w.maybe_flush() is False  # backs off for flush_seconds after a failure
+            w.maybe_flush()  # more than max_buffered_rows waiting: now the caller must know
     finally:
         holder.wait(10)
     clock.t += 1.0
     assert w.maybe_flush() is True
-    assert count(db) == 2
+    assert count(db) == 3
 
 
 def test_close_flushes_and_refuses_more(db):
