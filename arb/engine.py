@@ -179,6 +179,7 @@ class Engine:
         c = self.c
         c.batches += 1
         c.books += len(batch.books)
+        self.decider.risk.roll_day(now)
         valid = self.state.apply(batch, now, self.config.max_data_age_ms)
         for b in valid:
             mid = b.mid

@@ -69,7 +69,8 @@ def run(
         if data is None:
             raise wiring.BadInput("missing_data", "--source replay needs --data PATH")
         src = wiring.build_replay_source(settings, data)
-        scope = f"replay:{run_id}"  # a replay is its own simulated account: its limits are its own
+        # A replay is its own simulated account (its limits are its own) unless RISK_SCOPE is set explicitly.
+        scope = settings.risk_scope if "risk_scope" in settings.model_fields_set else f"replay:{run_id}"
     elif source == "ccxt":
         src, market_fees = wiring.build_ccxt_source(settings)
         scope = settings.risk_scope
@@ -92,11 +93,8 @@ def run(
     if bar is not None:
         prog, task = bar
         hooks["on_batch"] = lambda i, b: prog.update(task, completed=i, description=f"replay {b.at:%Y-%m-%d %H:%M}")
-    today = None
-    if source == "replay":
-        today = None  # the risk day rolls with source time on the first batch
     engine = wiring.build_engine(settings, source=src, run_id=run_id, risk_scope=scope, writer=writer, speed=spd,
-                                 duration=dur, market_fees=market_fees, today=today, **hooks)
+                                 duration=dur, market_fees=market_fees, **hooks)
     log.info("run started", extra={"run_id": run_id, "source": source, "data": str(data), "ai_mode": settings.ai_mode,
                                    "profile": profile, "dry_run": not settings.enable_execution})
     status = "failed"

@@ -5,7 +5,7 @@ Everything else receives its collaborators through constructors, so tests can pa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,16 +145,16 @@ def risk_limits(settings: Settings) -> RiskLimits:
     )
 
 
-def restore_risk_state(settings: Settings, scope: str, today) -> RiskState:
-    """Rebuild today's counters for ``scope`` from the warehouse, so limits survive a restart."""
+def restore_risk_state(settings: Settings, scope: str, day: date) -> RiskState | None:
+    """A day's counters for ``scope`` from the warehouse, so limits survive a restart (None: nothing stored)."""
     from arb.warehouse.reader import load_daily_limits
 
-    row = None
-    if Path(settings.warehouse_path).exists():
-        row = load_daily_limits(settings.warehouse_path, scope, today)
+    if not Path(settings.warehouse_path).exists():
+        return None
+    row = load_daily_limits(settings.warehouse_path, scope, day)
     if row is None:
-        return RiskState(scope=scope, day=today)
-    return RiskState(scope=scope, day=today, executions=row.executions, profit_usd=row.profit_usd,
+        return None
+    return RiskState(scope=scope, day=day, executions=row.executions, profit_usd=row.profit_usd,
                      loss_usd=row.loss_usd, stopped_reason=row.stopped_reason)
 
 
@@ -168,7 +168,6 @@ def build_engine(
     speed: float | None = None,
     duration: timedelta | None = None,
     market_fees: dict | None = None,
-    today=None,
     **hooks: Any,
 ) -> Engine:
     if settings.enable_execution:
@@ -191,9 +190,10 @@ def build_engine(
         quote_usd=settings.quote_usd_rates,
         fee=fee,
     )
-    today = today or datetime.now(UTC).date()
-    risk = RiskManager(risk_limits(settings), restore_risk_state(settings, risk_scope, today),
-                       KillSwitch(settings.kill_switch_file))
+    # The day starts unset: the first batch's (source-time) day restores that day's counters from the warehouse.
+    risk = RiskManager(risk_limits(settings), RiskState(scope=risk_scope, day=date.min),
+                       KillSwitch(settings.kill_switch_file),
+                       restore=lambda scope, day: restore_risk_state(settings, scope, day))
     decider = Decider(scorer=HeuristicScorer(), thresholds=thresholds(settings), risk=risk, next_id=ids.maker("d"))
     executor = PaperCexExecutor(
         latency_ms=settings.execution_latency_ms,

@@ -125,8 +125,13 @@ def run(rows: int = 10000) -> list[dict]:
         ("writer: arrow batch", 300, rows, lambda db, p: bench_writer(db, p, 300), 0),
         ("writer: arrow batch", 1000, rows, lambda db, p: bench_writer(db, p, 1000), 0),
         ("writer: arrow batch", 5000, rows, lambda db, p: bench_writer(db, p, 5000), 0),
-        ("writer: arrow batch, table at 1M rows", 300, min(rows, 6000), lambda db, p: bench_writer(db, p, 300),
-         1_000_000),  # fmt: skip
+        (
+            "writer: arrow batch, table at 1M rows",
+            300,
+            min(rows, 6000),
+            lambda db, p: bench_writer(db, p, 300),
+            1_000_000,
+        ),  # fmt: skip
         ("executemany, 1 txn per batch", 1000, min(rows, 1000), lambda db, p: bench_executemany(db, p, 1000), 0),
         # holds the file for the whole run: no reader could open it meanwhile
         ("per-row INSERT, open once, autocommit", 1, min(rows, 500), bench_per_row_open_connection, 0),

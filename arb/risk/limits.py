@@ -11,6 +11,7 @@ submitted until the next UTC day (or an explicit reset).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -72,11 +73,19 @@ class KillSwitch:
             return False
 
 
+Restore = Callable[[str, date], "RiskState | None"]
+
+
 class RiskManager:
-    def __init__(self, limits: RiskLimits, state: RiskState, kill_switch: KillSwitch | None = None) -> None:
+    """``restore(scope, day)`` returns the persisted counters of a day (from the warehouse), or None: it is called
+    whenever the UTC day changes, including the first time, so a restarted engine resumes that day's counters."""
+
+    def __init__(self, limits: RiskLimits, state: RiskState, kill_switch: KillSwitch | None = None,
+                 restore: Restore | None = None) -> None:
         self.limits = limits
         self.state = state
         self.kill_switch = kill_switch
+        self.restore = restore
 
     # ---- queries ----
     def blocks(self, notional_usd: Decimal, now: datetime) -> list[Block]:
@@ -105,11 +114,13 @@ class RiskManager:
     # ---- transitions ----
     def roll_day(self, now: datetime) -> bool:
         day = now.date()
-        if day != self.state.day:
-            self.state = RiskState(scope=self.state.scope, day=day, in_flight=self.state.in_flight,
-                                   last_submit_at=self.state.last_submit_at)
-            return True
-        return False
+        if day == self.state.day:
+            return False
+        s = self.state
+        restored = self.restore(s.scope, day) if self.restore is not None else None
+        base = restored if restored is not None else RiskState(scope=s.scope, day=day)
+        self.state = replace(base, scope=s.scope, day=day, in_flight=s.in_flight, last_submit_at=s.last_submit_at)
+        return True
 
     def on_submit(self, now: datetime) -> None:
         self.roll_day(now)

@@ -282,7 +282,9 @@ def migrate(
 
 
 def schema_version(path: str | Path, *, timeout: float = 10.0) -> int:
-    """The highest applied version (0 for a file without migrations). Read-only."""
+    """The highest applied version (0 for a file without migrations, or no file). Read-only."""
+    if not Path(path).exists():
+        return 0
     con = connect(path, read_only=True, timeout=timeout)
     try:
         versions = applied_versions(con)

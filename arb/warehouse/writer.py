@@ -113,6 +113,7 @@ class WarehouseWriter:
         self._buf = _Buffer()
         self._buf_lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._flushing_thread: int | None = None
         self._last_flush = monotonic()
         self._retry_after = float("-inf")
         self._migrated = False
@@ -251,18 +252,15 @@ class WarehouseWriter:
     def flush(self) -> int:
         """Write everything buffered in one transaction. Returns the number of rows in the committed batch."""
         if not self._flush_lock.acquire(blocking=False):
-            # Same thread (signal handler) or another thread mid-flush: wait for a different thread, refuse re-entry.
-            if getattr(self._flushing_thread, "ident", None) == threading.get_ident():
+            if self._flushing_thread == threading.get_ident():  # a signal handler interrupted our own flush
                 raise RuntimeError("WarehouseWriter.flush re-entered (from a signal handler?); close in a finally")
-            self._flush_lock.acquire()
-        self._flushing_thread = threading.current_thread()
+            self._flush_lock.acquire()  # another thread is flushing: wait for it
+        self._flushing_thread = threading.get_ident()
         try:
             return self._flush_locked()
         finally:
             self._flushing_thread = None
             self._flush_lock.release()
-
-    _flushing_thread: threading.Thread | None = None
 
     def _flush_locked(self) -> int:
         with self._buf_lock:

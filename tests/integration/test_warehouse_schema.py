@@ -43,6 +43,7 @@ def test_fresh_migrate_creates_every_table_and_records_versions(tmp_path):
 
 def test_migrate_is_idempotent(tmp_path):
     db = tmp_path / "wh.duckdb"
+    assert schema_version(db) == 0  # no file yet
     migrate(db)
     before = read_query(db, "SELECT * FROM schema_migrations ORDER BY version")
     assert migrate(db) == []

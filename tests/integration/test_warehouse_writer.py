@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -320,6 +321,32 @@ def test_flush_gives_up_after_the_lock_timeout_and_keeps_rows(db):
     clock.t += 1.0
     assert w.maybe_flush() is True
     assert count(db) == 3
+
+
+def test_rows_added_from_another_thread_during_flushes_are_all_written_once(db):
+    w = WarehouseWriter(db)
+    pairs = [synthetic(RUN, i) for i in range(3000)]
+    done, flushed = threading.Event(), threading.Event()
+
+    def produce() -> None:
+        for i, (d, o) in enumerate(pairs):
+            w.add_decision(d, o, RUN)
+            if i == 1500:
+                flushed.wait(30)  # make sure flushes and adds really interleave
+        done.set()
+
+    t = threading.Thread(target=produce)
+    t.start()
+    flushes = 0
+    while not done.is_set():
+        if w.flush():
+            flushes += 1
+            flushed.set()
+    t.join()
+    w.close()
+    assert flushes >= 1 and w.flushes >= 2
+    assert read_query(db, "SELECT count(*), count(DISTINCT decision_id) FROM decisions") == [(3000, 3000)]
+    assert w.rows_written == 3000
 
 
 def test_close_flushes_and_refuses_more(db):

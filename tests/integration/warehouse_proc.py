@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     factory = _load_factory(a.factory)
+    import pandas  # noqa: F401  # pyarrow imports it on the first conversion (~1 s); pay it before "ready"
+
     migrate(a.db)
     w = WarehouseWriter(a.db, flush_seconds=a.flush_seconds, flush_rows=a.flush_rows)
     w.start_run(
@@ -279,4 +281,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path.cwd()))  # so --factory can name project modules
     sys.exit(main())
-
