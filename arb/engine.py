@@ -238,7 +238,8 @@ class Engine:
         c.predicted_profit += ex.predicted_profit
         self.writer.add_execution(ex, self.run_id)
         self.decider.risk.on_complete(ex.realized_profit, now)
-        prev = self.route_stats.get(ex.route_id) or RouteStats(route_id=ex.route_id)
+        prev = self.route_stats.get(ex.route_id) or RouteStats(route_id=ex.route_id,
+                                                                scope=self.decider.risk.state.scope)
         new = update_route(prev, ex.record())
         self.route_stats[ex.route_id] = new
         self.writer.upsert_route_stats(new)

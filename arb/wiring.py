@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from arb.decide.decider import Decider, Thresholds
+from arb.decide.history import RouteStats
 from arb.decide.scoring import HeuristicScorer
 from arb.detect.cex import EdgeParams
 from arb.engine import Engine, EngineConfig, IdGen
@@ -202,7 +203,10 @@ def build_engine(
         quote_usd=settings.quote_usd_rates,
         next_id=ids.maker("x"),
     )
-    route_stats = load_route_stats(settings.warehouse_path) if Path(settings.warehouse_path).exists() else {}
+    route_stats: dict[str, RouteStats] = {}
+    if Path(settings.warehouse_path).exists():
+        for rid, row in load_route_stats(settings.warehouse_path, risk_scope).items():
+            route_stats[rid] = RouteStats(**{f: getattr(row, f) for f in RouteStats.__dataclass_fields__})
     return Engine(
         run_id=run_id,
         source=source,

@@ -28,6 +28,7 @@ class RouteStats:
     realized_profit: Decimal = Decimal(0)
     predicted_profit: Decimal = Decimal(0)
     updated_at: datetime | None = None
+    scope: str = "default"
 
 
 def update_route(stats: RouteStats, rec: ExecutionRecord, alpha: float = 0.1) -> RouteStats:

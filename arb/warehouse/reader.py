@@ -149,11 +149,15 @@ def stats(
     return with_reader(path, q, timeout=timeout, on_retry=on_retry)
 
 
-def load_route_stats(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, RouteStatsRow]:
+def load_route_stats(
+    path: str | Path, scope: str = "default", *, timeout: float = DEFAULT_TIMEOUT
+) -> dict[str, RouteStatsRow]:
+    """The learned per-route state of one scope (an account; each replay run is its own scope by default)."""
     rows = read_query(
         path,
         "SELECT route_id, success_ema, capture_ratio_ema, n_executions, n_success, realized_profit, predicted_profit, "
-        "updated_at FROM route_stats ORDER BY route_id",
+        "updated_at, scope FROM route_stats WHERE scope = ? ORDER BY route_id",
+        [scope],
         timeout=timeout,
     )
     return {r[0]: RouteStatsRow(*r) for r in rows}

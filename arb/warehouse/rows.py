@@ -103,6 +103,7 @@ class RouteStatsRow:
     realized_profit: Decimal
     predicted_profit: Decimal
     updated_at: datetime
+    scope: str = "default"
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,7 @@ EXECUTIONS = TableSpec(
 ROUTE_STATS = TableSpec(
     "route_stats",
     (
+        ("scope", STR),
         ("route_id", STR),
         ("success_ema", F64),
         ("capture_ratio_ema", F64),
@@ -303,7 +305,7 @@ ROUTE_STATS = TableSpec(
         ("predicted_profit", MONEY),
         ("updated_at", TS),
     ),
-    key=("route_id",),
+    key=("scope", "route_id"),
     upsert=True,
 )
 
@@ -439,6 +441,7 @@ def execution_row(execution: Execution, run_id: str) -> dict[str, Any]:
 
 def route_stats_row(r: RouteStatsLike) -> dict[str, Any]:
     return {
+        "scope": getattr(r, "scope", "default"),
         "route_id": r.route_id,
         "success_ema": float(r.success_ema),
         "capture_ratio_ema": float(r.capture_ratio_ema),

@@ -131,14 +131,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE TABLE route_stats (
-                route_id VARCHAR PRIMARY KEY,
+                scope VARCHAR NOT NULL,
+                route_id VARCHAR NOT NULL,
                 success_ema DOUBLE,
                 capture_ratio_ema DOUBLE,
                 n_executions BIGINT,
                 n_success BIGINT,
                 realized_profit DECIMAL(38,18),
                 predicted_profit DECIMAL(38,18),
-                updated_at TIMESTAMPTZ
+                updated_at TIMESTAMPTZ,
+                PRIMARY KEY (scope, route_id)
             )
             """,
             """
@@ -174,6 +176,29 @@ def is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in LOCK_MESSAGES)
 
 
+# Files are created in a storage format that the DuckDB 1.4/1.5 CLI reads (pip `duckdb-cli`, shipped in the venv):
+# DuckDB 2.0's own default format (version 69) is unreadable by it. The format is fixed when the file is created.
+STORAGE_VERSION = "v1.4.0"
+
+
+def create_compatible(path: str | Path) -> bool:
+    """Create an empty database file at ``path`` in STORAGE_VERSION format, if there is none. Returns True if created."""
+    p = Path(path)
+    if p.exists():
+        return False
+    p.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    try:
+        escaped = str(p).replace("'", "''")
+        con.execute(f"ATTACH '{escaped}' AS w (STORAGE_VERSION '{STORAGE_VERSION}')")
+        con.execute("DETACH w")
+        return True
+    except duckdb.Error:
+        return False  # another process created it first: the normal open path takes over
+    finally:
+        con.close()
+
+
 def connect(
     path: str | Path,
     *,
@@ -189,6 +214,8 @@ def connect(
     deadline = clock() + timeout
     delay = 0.01
     attempt = 0
+    if not read_only:
+        create_compatible(path)
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)

@@ -55,7 +55,7 @@ def test_a_later_migration_is_applied_on_top_and_keeps_data(tmp_path):
     db = tmp_path / "wh.duckdb"
     migrate(db)
     con = duckdb.connect(str(db))
-    con.execute("INSERT INTO route_stats (route_id, n_executions) VALUES ('r', 3)")
+    con.execute("INSERT INTO route_stats (scope, route_id, n_executions) VALUES ('default', 'r', 3)")
     con.close()
     v2 = Migration(
         LATEST_VERSION + 1,
