@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="ML-driven crypto arbitrage engine (dry-run by default).")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="ML-driven crypto arbitrage engine (dry-run by default)."
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EnvFile = Annotated[str, typer.Option("--env-file", help="Env file read first (real environment variables win).")]
@@ -43,7 +45,9 @@ def _prefect_env() -> None:
 
 @app.command()
 def run(
-    source: Annotated[str, typer.Option(help="replay (a recorded day or recording file) or ccxt (live public books)")] = "replay",
+    source: Annotated[
+        str, typer.Option(help="replay (a recorded day or recording file) or ccxt (live public books)")
+    ] = "replay",
     data: Annotated[str | None, typer.Option(help="Replay data: a Lean minute-bar folder or a recording file.")] = None,
     speed: Annotated[str, typer.Option(help="Replay pace: max, realtime, or a factor such as 60x.")] = "max",
     duration: Annotated[str | None, typer.Option(help="Stop after this much source time: 90s, 15m, 2h, 1d.")] = None,
@@ -134,7 +138,9 @@ def stats(
 @app.command()
 def kill(
     reason: Annotated[str, typer.Option(help="Why; shown in every decision it blocks.")] = "manual kill switch",
-    release: Annotated[bool, typer.Option("--release", help="Remove the kill switch and allow executions again.")] = False,
+    release: Annotated[
+        bool, typer.Option("--release", help="Remove the kill switch and allow executions again.")
+    ] = False,
     env_file: EnvFile = ".env",
     profile: Profile = None,
 ) -> None:

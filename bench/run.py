@@ -60,7 +60,8 @@ def decision_latency(n_routes: int, updates: int = 400) -> dict:
     ids = IdGen("bench")
     risk = RiskManager(RiskLimits(max_daily_executions=10**9, cooldown_s=0, max_concurrent=10**9),
                        RiskState(scope="bench", day=T0.date()))
-    th = Thresholds(ai_mode="aggressive", min_confidence=0.5, min_edge_bps=Decimal(2), cex_min_profit_usd=Decimal("0.5"),
+    th = Thresholds(ai_mode="aggressive", min_confidence=0.5, min_edge_bps=Decimal(2),
+                    cex_min_profit_usd=Decimal("0.5"),
                     flash_loan_min_profit_eth=Decimal("0.15"), eth_usd_price=Decimal(1300))
     fee = lambda v, s: Decimal("0.0005")  # noqa: E731
     engine = Engine(

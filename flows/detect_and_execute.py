@@ -29,7 +29,8 @@ def detect_and_execute(
     setup_logging(settings.log_path, settings.log_level)
     summary = run(settings, source=source, data=data, speed=speed, duration=duration, profile=profile,
                   progress=progress)
-    result = {"flow_run_id": str(flow_run.id), "run_id": summary.run_id, "stopped_by": summary.stopped_by, "stats": summary.stats,
+    result = {"flow_run_id": str(flow_run.id), "run_id": summary.run_id, "stopped_by": summary.stopped_by,
+              "stats": summary.stats,
               "data_quality": summary.data_quality}
     get_run_logger().info("run %s finished (%s): %s", summary.run_id, summary.stopped_by, summary.stats)
     return result

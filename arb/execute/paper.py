@@ -1,7 +1,8 @@
 """Paper CEX executor (dry-run): fills against the book as it is at execution time, not at detection time.
 
 Both legs are sent at once as IOC limit orders: the buy limited at the detection-time buy VWAP x (1 + tolerance),
-the sell at the detection-time sell VWAP x (1 - tolerance), tolerance = SLIPPAGE_TOLERANCE_BPS. An order reaches its venue ``latency`` after submission and fills against
+the sell at the detection-time sell VWAP x (1 - tolerance), tolerance = SLIPPAGE_TOLERANCE_BPS. An order reaches its
+venue ``latency`` after submission and fills against
 the FIRST book of that venue stamped at or after its arrival (we never fill against a book the order could not have
 seen). Each leg walks that book up to its limit price: it can fill fully, partly, or not at all.
 

@@ -46,7 +46,10 @@ class Block:
 
 
 class KillSwitch:
-    """A file whose presence stops new executions at once. ``arb kill`` creates it; ``arb kill --release`` removes it."""
+    """A file whose presence stops new executions at once.
+
+    ``arb kill`` creates it; ``arb kill --release`` removes it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

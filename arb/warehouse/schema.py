@@ -182,7 +182,7 @@ STORAGE_VERSION = "v1.4.0"
 
 
 def create_compatible(path: str | Path) -> bool:
-    """Create an empty database file at ``path`` in STORAGE_VERSION format, if there is none. Returns True if created."""
+    """Create an empty database file at ``path`` in STORAGE_VERSION format if there is none; True if created."""
     p = Path(path)
     if p.exists():
         return False

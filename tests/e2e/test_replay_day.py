@@ -96,5 +96,6 @@ def test_default_conservative_mode_executes_nothing_and_says_why(tmp_path, lean_
     assert actions.get("execute", 0) == 0 and actions.get("reject", 0) > 0
     assert q(db, "select count(*) from executions") == [(0,)]
     missing = q(db, """select count(*) from decisions
-                       where not list_contains(list_transform(reasons, lambda r: r like '%min edge 40 bps (conservative)%'), true)""")
+                       where not list_contains(
+                           list_transform(reasons, lambda r: r like '%min edge 40 bps (conservative)%'), true)""")
     assert missing == [(0,)], "every rejection must name the conservative min edge it failed"

@@ -52,7 +52,8 @@ print(json.dumps({"reads": reads, "errors": errors, "counts": counts}))
     assert writer.returncode == 0, err[-3000:]
     assert reader.returncode == 0, reader.stderr[-3000:]
     r = json.loads(reader.stdout.strip().splitlines()[-1])
-    print(f"reader: {r['reads']} reads, {len(r['errors'])} errors, last count {r['counts'][-1] if r['counts'] else None}")
+    last = r["counts"][-1] if r["counts"] else None
+    print(f"reader: {r['reads']} reads, {len(r['errors'])} errors, last count {last}")
     assert r["errors"] == []
     assert r["reads"] > 100
     assert r["counts"] == sorted(r["counts"]), "the reader saw the decision count go backwards"
