@@ -118,8 +118,11 @@ class Engine:
         self.route_stats = route_stats if route_stats is not None else {}
         self.vol = vol or VolatilityTracker()
         self._fixed_routes = routes
-        self._routes: list[Route] = list(routes or [])
+        self._routes: list[Route] = []
+        self._by_market: dict[tuple[str, str], list[Route]] = {}
         self._markets: set[tuple[str, str]] = set()
+        if routes is not None:
+            self._set_routes(list(routes))
         self.ml_enabled = ml_enabled
         self.on_batch = on_batch
         self.on_stats = on_stats
@@ -181,27 +184,39 @@ class Engine:
         c.books += len(batch.books)
         self.decider.risk.roll_day(now)
         valid = self.state.apply(batch, now, self.config.max_data_age_ms)
+        touched: set[tuple[str, str]] = set()
         for b in valid:
             mid = b.mid
             if mid is not None:
                 self.vol.update(f"{b.venue}:{b.symbol}", b.timestamp, float(mid))
             key = (b.venue, b.symbol)
+            touched.add(key)
             if self._fixed_routes is None and key not in self._markets:
                 self._markets.add(key)
-                self._routes = routes_for(self._markets)
+                self._set_routes(routes_for(self._markets))
         for ex in self.executor.poll(now, self.state.get):
             self._record_execution(ex, now)
 
+        # Only routes with a book updated in this batch are priced again: one decision per market update, not one
+        # per route per tick (an unchanged pair of books was already decided).
+        routes = list(dict.fromkeys(r for k in sorted(touched) for r in self._by_market.get(k, ())))
         fresh = {(b.venue, b.symbol): b for b in self.state.fresh(now, self.config.max_data_age_ms)}
         opps: list[Opportunity] = []
         try:
-            opps = find_opportunities(fresh, self._routes, self.edge, observed_at=now, next_id=self._next_opp)
+            opps = find_opportunities(fresh, routes, self.edge, observed_at=now, next_id=self._next_opp)
         except BadInput as e:
             self.state.quality.record(e.reason, detail=str(e))
         c.opportunities_detected += len(opps)
         self.queue.extend(opps)
         self._drain_queue(now)
         return opps
+
+    def _set_routes(self, routes: list[Route]) -> None:
+        self._routes = routes
+        self._by_market = {}
+        for r in routes:
+            for key in ((r.buy_venue, r.buy_symbol), (r.sell_venue, r.sell_symbol)):
+                self._by_market.setdefault(key, []).append(r)
 
     def _drain_queue(self, now: datetime) -> None:
         size = self.config.decision_batch_size

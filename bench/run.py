@@ -52,8 +52,12 @@ def _book(venue: str, symbol: str, mid: Decimal, at: datetime, levels: int = 5) 
     )
 
 
-def decision_latency(n_routes: int, updates: int = 400) -> dict:
-    """n_routes ordered routes = n_routes/2 symbols x 2 venues. Each update moves one book; latency = engine.step."""
+def decision_latency(n_routes: int, updates: int = 400, full: bool = False) -> dict:
+    """n_routes ordered routes = n_routes/2 symbols x 2 venues; latency = engine.step for one market update.
+
+    ``full=False``: each update moves one book (a websocket-style delta): only the routes it touches are re-priced.
+    ``full=True``: each update is a snapshot of every book (a polling cycle): every route is re-priced and decided.
+    """
     n_symbols = max(1, n_routes // 2)
     symbols = [f"C{i}/USDT" for i in range(n_symbols)]
     venues = ["va", "vb"]
@@ -81,12 +85,19 @@ def decision_latency(n_routes: int, updates: int = 400) -> dict:
         i = k % n_symbols
         # Alternate a crossing gap (an opportunity, decided) and a quiet book.
         mid = Decimal(100 + i) * (Decimal("1.004") if k % 2 == 0 else Decimal(1))
-        b = MarketBatch(at=at, books=(_book(venues[k % 2], symbols[i], mid, at),))
+        if full:
+            bump = Decimal("1.004") if k % 2 == 0 else Decimal(1)
+            books = tuple(_book(v, s, Decimal(100 + j) * (bump if v == "va" else 1), at)
+                          for j, s in enumerate(symbols) for v in venues)
+        else:
+            books = (_book(venues[k % 2], symbols[i], mid, at),)
+        b = MarketBatch(at=at, books=books)
         t = time.perf_counter_ns()
         engine.step(b)
         lat.append((time.perf_counter_ns() - t) / 1e6)
     lat.sort()
-    return {"routes": len(engine._routes), "updates": updates, "p50_ms": statistics.median(lat),
+    return {"routes": len(engine._routes), "updates": updates, "kind": "all books" if full else "one book",
+            "p50_ms": statistics.median(lat),
             "p99_ms": lat[int(len(lat) * 0.99) - 1], "decisions": sum(engine.c.decisions.values())}
 
 
@@ -111,14 +122,16 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/cex-minute-bars-20221213"))
     ap.add_argument("--rows", type=int, default=20_000)
     args = ap.parse_args()
-    con = Console()
+    con = Console(width=150)
 
     t = Table(title="Decision latency per market update (engine.step: validate, detect, score, decide, buffer)")
-    for c in ("routes", "updates", "decisions", "p50 ms", "p99 ms"):
+    for c in ("routes", "update", "updates", "decisions", "p50 ms", "p99 ms"):
         t.add_column(c, justify="right")
     for n in (10, 200):
-        r = decision_latency(n)
-        t.add_row(str(r["routes"]), str(r["updates"]), str(r["decisions"]), f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}")
+        for full in (False, True):
+            r = decision_latency(n, updates=200 if full else 400, full=full)
+            t.add_row(str(r["routes"]), r["kind"], str(r["updates"]), str(r["decisions"]), f"{r['p50_ms']:.3f}",
+                      f"{r['p99_ms']:.3f}")
     con.print(t)
 
     r = replay_throughput(args.data)
