@@ -1,4 +1,4 @@
-# Two commands do all the set-up on a fresh machine (Python 3.11 + make):
+# Two commands do all the set-up on a fresh machine (Python 3.11, Node 20 + npm, make):
 #   make run    replay the recorded day 2022-12-13 in dry-run with the documented profile
 #   make test   run the whole test suite
 SHELL := /bin/bash
@@ -19,7 +19,11 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --quiet
 	touch $@
 
-setup: $(VENV)/.synced
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.synced node_modules/.installed
 
 run: setup
 	$(VENV)/bin/arb run --source replay --data $(DATA) --profile $(PROFILE) --speed max

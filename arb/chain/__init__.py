@@ -1,0 +1,1 @@
+"""Chains: anvil sandbox lifecycle, contract artifacts, deployment."""

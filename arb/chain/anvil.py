@@ -1,0 +1,193 @@
+"""Start, health-check and stop our own anvil instances on 127.0.0.1, on free ports.
+
+anvil comes from npm (``@foundry-rs/anvil``, pinned in package.json/package-lock.json; ``make setup`` runs ``npm ci``).
+It logs every call, so its output is drained continuously (to a file, or discarded) by a daemon thread.
+
+Chains this process started are remembered in :data:`STARTED` (url -> chain id): live execution refuses any chain that
+is not in it unless the user confirms explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from arb.errors import FatalError, TransientError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTED: dict[str, int] = {}
+_LISTENING = re.compile(r"Listening on (?P<host>[0-9.]+):(?P<port>\d+)")
+
+# anvil's well-known development accounts (mnemonic "test test ... junk"). Public knowledge: never use them anywhere
+# but a sandbox chain this process started.
+DEV_KEYS = (
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+)
+
+
+def find_anvil() -> str:
+    """The anvil binary: $ANVIL_BIN, then the repo's node_modules/.bin/anvil, then PATH."""
+    env = os.environ.get("ANVIL_BIN")
+    candidates = [env] if env else []
+    candidates += [str(REPO_ROOT / "node_modules" / ".bin" / "anvil"), shutil.which("anvil") or ""]
+    for c in candidates:
+        if c and Path(c).exists():
+            return c
+    raise FatalError("anvil not found: run `make setup` (it runs `npm ci`, which installs @foundry-rs/anvil), "
+                     "or set ANVIL_BIN to an anvil binary")
+
+
+def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
+    """One raw JSON-RPC call (stdlib only; used for health checks and test helpers)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        out = json.loads(r.read())
+    if "error" in out:
+        raise TransientError(f"{method} failed on {url}: {out['error']}")
+    return out["result"]
+
+
+@dataclass
+class Anvil:
+    """One anvil process. ``with Anvil(chain_id=31337) as a: a.url``."""
+
+    chain_id: int
+    hardfork: str = "cancun"
+    block_time: float | None = None  # None: mine a block per transaction (automine)
+    accounts: int = 10
+    balance_eth: int = 10_000
+    gas_limit: int | None = None
+    base_fee: int | None = None
+    log_path: Path | None = None
+    binary: str | None = None
+    extra_args: tuple[str, ...] = ()
+    url: str = field(default="", init=False)
+    port: int = field(default=0, init=False)
+    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _drain: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def start(self, timeout: float = 15.0) -> Anvil:
+        if self._proc is not None:
+            return self
+        cmd = [self.binary or find_anvil(), "--host", "127.0.0.1", "--port", "0", "--hardfork", self.hardfork,
+               "--chain-id", str(self.chain_id), "--accounts", str(self.accounts), "--balance", str(self.balance_eth)]
+        if self.block_time is not None:
+            cmd += ["--block-time", str(self.block_time)]
+        if self.gas_limit is not None:
+            cmd += ["--gas-limit", str(self.gas_limit)]
+        if self.base_fee is not None:
+            cmd += ["--block-base-fee-per-gas", str(self.base_fee)]
+        cmd += list(self.extra_args)
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      text=True, bufsize=1, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        assert self._proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self._proc.stdout.readline()
+            if not line:
+                if self._proc.poll() is not None:
+                    break
+                continue
+            seen.append(line.rstrip())
+            m = _LISTENING.search(line)
+            if m:
+                self.port = int(m.group("port"))
+                self.url = f"http://127.0.0.1:{self.port}"
+                break
+        if not self.url:
+            self.stop()
+            raise FatalError(f"anvil did not start within {timeout:.0f}s: {' | '.join(seen[-5:])}")
+        self._drain = threading.Thread(target=self._drain_output, name=f"anvil-{self.port}-drain", daemon=True)
+        self._drain.start()
+        self.wait_healthy(deadline - time.monotonic())
+        STARTED[self.url] = self.chain_id
+        return self
+
+    def _drain_output(self) -> None:
+        proc = self._proc
+        if proc is None or proc.stdout is None:
+            return
+        sink = open(self.log_path, "a", encoding="utf-8") if self.log_path else None  # noqa: SIM115
+        try:
+            for line in proc.stdout:
+                if sink is not None:
+                    sink.write(line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            if sink is not None:
+                sink.close()
+
+    def wait_healthy(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + max(timeout, 0.5)
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                got = int(rpc(self.url, "eth_chainId"), 16)
+                if got != self.chain_id:
+                    raise FatalError(f"anvil at {self.url} reports chain id {got}, expected {self.chain_id}")
+                return
+            except (OSError, TransientError) as e:
+                last = e
+                time.sleep(0.05)
+        raise FatalError(f"anvil at {self.url} is not answering JSON-RPC: {last}")
+
+    def healthy(self) -> bool:
+        try:
+            return self._proc is not None and self._proc.poll() is None and \
+                int(rpc(self.url, "eth_chainId", timeout=2), 16) == self.chain_id
+        except (OSError, TransientError):
+            return False
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc, self._proc = self._proc, None
+        STARTED.pop(self.url, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
+        if proc.stdout is not None:
+            try:
+                proc.stdout.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> Anvil:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- test helpers ----
+    def snapshot(self) -> str:
+        return rpc(self.url, "evm_snapshot")
+
+    def revert(self, snap: str) -> bool:
+        return bool(rpc(self.url, "evm_revert", [snap]))
+
+    def mine(self, blocks: int = 1) -> None:
+        rpc(self.url, "anvil_mine", [hex(blocks)])
