@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from arb.decide.decider import Decider
 from arb.decide.history import RouteStats, update_route
@@ -33,6 +33,13 @@ from arb.market.source import BookSource, MarketBatch
 from arb.market.validate import MarketState
 
 log = logging.getLogger("arb.engine")
+
+
+class Detector(Protocol):
+    """An extra opportunity finder (e.g. on-chain DEX cycles): sees the batch and the CEX market state."""
+
+    def find(self, batch: MarketBatch, state: MarketState, now: datetime, next_id: Callable[[], str]
+             ) -> list[Opportunity]: ...
 
 
 class IdGen:
@@ -101,6 +108,7 @@ class Engine:
         vol: VolatilityTracker | None = None,
         routes: list[Route] | None = None,
         ml_enabled: bool = False,
+        detectors: list[Detector] | None = None,
         on_batch: Callable[[int, MarketBatch], None] | None = None,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
         on_execution: Callable[[Execution], None] | None = None,
@@ -124,6 +132,7 @@ class Engine:
         if routes is not None:
             self._set_routes(list(routes))
         self.ml_enabled = ml_enabled
+        self.detectors = list(detectors or [])
         self.on_batch = on_batch
         self.on_stats = on_stats
         self.on_execution = on_execution
@@ -206,6 +215,11 @@ class Engine:
             opps = find_opportunities(fresh, routes, self.edge, observed_at=now, next_id=self._next_opp)
         except BadInput as e:
             self.state.quality.record(e.reason, detail=str(e))
+        for det in self.detectors:
+            try:
+                opps.extend(det.find(batch, self.state, now, self._next_opp))
+            except BadInput as e:
+                self.state.quality.record(e.reason, detail=str(e))
         c.opportunities_detected += len(opps)
         self.queue.extend(opps)
         self._drain_queue(now)

@@ -46,6 +46,14 @@ class Execution(Frozen):
     slippage_bps: Decimal
     edge_bps: Decimal
     note: str = ""
+    # On-chain executions: the transaction and exact wei amounts (profit in the borrowed token's base units).
+    tx_hash: str | None = None
+    block_number: int | None = None
+    gas_used: int | None = None
+    gas_cost_wei: int | None = None
+    predicted_profit_wei: int | None = None
+    realized_profit_wei: int | None = None
+    profit_token: str | None = None
 
     @property
     def success(self) -> bool:

@@ -10,12 +10,27 @@ handed over as a ``(reason, detail)`` pair in :attr:`MarketBatch.rejects`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from arb.domain import OrderBook
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    """The state of one chain's configured pools at one block (read in one round trip, kept current from logs).
+
+    ``pools`` maps a pool address to its exact-integer AMM state (``arb.amm`` V2Pool / V3Pool).
+    """
+
+    chain: str
+    chain_id: int
+    block_number: int
+    timestamp: datetime
+    base_fee_wei: int
+    pools: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,7 @@ class MarketBatch:
     at: datetime
     books: tuple[OrderBook, ...]
     rejects: tuple[tuple[str, str], ...] = ()
+    chains: tuple[ChainSnapshot, ...] = ()
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:

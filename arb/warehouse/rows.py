@@ -287,6 +287,13 @@ EXECUTIONS = TableSpec(
         ("edge_bps", BPS),
         ("fills", JSON_),
         ("note", STR),
+        ("tx_hash", STR),
+        ("block_number", I64),
+        ("gas_used", I64),
+        ("gas_cost_wei", WEI),
+        ("predicted_profit_wei", WEI),
+        ("realized_profit_wei", WEI),
+        ("profit_token", STR),
     ),
     key=("execution_id",),
     upsert=False,
@@ -436,6 +443,13 @@ def execution_row(execution: Execution, run_id: str) -> dict[str, Any]:
         "edge_bps": bps(e.edge_bps, "edge_bps"),
         "fills": fills_json(e),
         "note": e.note,
+        "tx_hash": e.tx_hash,
+        "block_number": e.block_number,
+        "gas_used": e.gas_used,
+        "gas_cost_wei": wei(e.gas_cost_wei, "gas_cost_wei"),
+        "predicted_profit_wei": wei(e.predicted_profit_wei, "predicted_profit_wei"),
+        "realized_profit_wei": wei(e.realized_profit_wei, "realized_profit_wei"),
+        "profit_token": e.profit_token,
     }
 
 

@@ -126,7 +126,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 slippage_bps DECIMAL(20,6),
                 edge_bps DECIMAL(20,6),
                 fills JSON,
-                note VARCHAR
+                note VARCHAR,
+                tx_hash VARCHAR,
+                block_number BIGINT,
+                gas_used BIGINT,
+                gas_cost_wei HUGEINT,
+                predicted_profit_wei HUGEINT,
+                realized_profit_wei HUGEINT,
+                profit_token VARCHAR
             )
             """,
             """
