@@ -69,8 +69,8 @@ def run(
         if data is None:
             raise wiring.BadInput("missing_data", "--source replay needs --data PATH")
         src = wiring.build_replay_source(settings, data)
-        # A replay is its own simulated account (its limits are its own) unless RISK_SCOPE is set explicitly.
-        scope = settings.risk_scope if "risk_scope" in settings.model_fields_set else f"replay:{run_id}"
+        # A replay is its own simulated account (its limits are its own) unless RISK_SCOPE names another one.
+        scope = settings.risk_scope if settings.risk_scope != "default" else f"replay:{run_id}"
     elif source == "ccxt":
         src, market_fees = wiring.build_ccxt_source(settings)
         scope = settings.risk_scope

@@ -196,6 +196,14 @@ class Settings(BaseSettings):
     stats_interval_seconds: float = 60.0
     risk_scope: str = "default"
 
+    # === On-chain execution (flash loans) and the sandbox chains ===
+    priority_fee_gwei: Decimal = Decimal("1.5")
+    max_fee_gwei: Decimal = Decimal("200")
+    live_confirm_chain_ids: str = ""
+    sandbox_manifest_path: Path = Path("warehouse/sandbox-manifest.json")
+    sandbox_seed: int = 7
+    sandbox_compete_probability: float = 0.15
+
     # ---- field checks: each message names what to do. Messages of secret fields never interpolate the value. ----
     @field_validator(*_OPTIONAL_FIELDS, mode="before")
     @classmethod

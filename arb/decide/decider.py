@@ -97,7 +97,10 @@ class Decider:
         for rank, (opp, score) in enumerate(scored, start=1):
             reasons = threshold_reasons(opp, score, t)
             action = Action.REJECT if reasons else Action.EXECUTE
-            blocks = self.risk.blocks(opp.notional_usd, now)
+            # Capital at risk: the notional for a CEX trade; for a flash loan only the gas (the loan is repaid in the
+            # same transaction or the transaction reverts).
+            at_risk = opp.gas if opp.kind == "flash_loan" else opp.notional_usd
+            blocks = self.risk.blocks(at_risk, now)
             reasons += [b.reason for b in blocks]
             if action is Action.EXECUTE and blocks:
                 action = Action.REJECT if any(b.hard for b in blocks) else Action.DEFER

@@ -262,6 +262,20 @@ class FlashLoanExecutor:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
+    def wait_until_sent(self, timeout: float = 10.0) -> bool:
+        """Block until every submitted job has been broadcast (or resolved without sending). A source that controls
+        block production (the sandbox) calls this before mining, so our transactions land in the next block, as they
+        would on a live chain where they reach the mempool within milliseconds. Returns False on timeout."""
+        deadline = self.clock() + timeout
+        while True:
+            with self._lock:
+                unsent = [j for j in self._jobs.values() if j.status in ("queued", "simulating")]
+            if not unsent:
+                return True
+            if self.clock() >= deadline:
+                return False
+            time.sleep(0.001)
+
     def get_pending_transactions(self) -> list[dict]:
         """Sent and not yet resolved: chain, nonce, hash (latest), hashes, sent_at, fees, ids, status, replacements."""
         with self._lock:
