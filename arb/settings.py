@@ -212,6 +212,32 @@ class Settings(BaseSettings):
             return None
         return v
 
+    @field_validator("priority_fee_gwei", "max_fee_gwei")
+    @classmethod
+    def _gwei(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or v < 0:
+            raise ValueError(f"must be zero or more gwei, got {v}")
+        return v
+
+    @field_validator("live_confirm_chain_ids")
+    @classmethod
+    def _chain_ids(cls, v: str) -> str:
+        for part in (x.strip() for x in v.split(",")):
+            if part and (not part.isdigit() or int(part) <= 0):
+                raise ValueError(f"must be comma-separated positive chain ids, e.g. 1,137; got {part!r}")
+        return v
+
+    @field_validator("sandbox_compete_probability")
+    @classmethod
+    def _probability(cls, v: float) -> float:
+        if not (0.0 <= v <= 1.0):
+            raise ValueError(f"must be a probability between 0 and 1, got {v}")
+        return v
+
+    @property
+    def confirmed_chain_ids(self) -> frozenset[int]:
+        return frozenset(int(x) for x in self.live_confirm_chain_ids.split(",") if x.strip())
+
     @field_validator("ai_mode")
     @classmethod
     def _mode(cls, v: str) -> str:

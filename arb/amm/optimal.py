@@ -130,16 +130,21 @@ class _Objective:
                 top = mid
         return top
 
-    def polish(self, x0: int, patience: int) -> int | None:
+    def polish(self, x0: int, patience: int, max_steps: int | None = None) -> int | None:
         """Walk the route output's steps outward from x0, scoring each step at its cheapest input, until `patience`
-        consecutive steps on a side bring no improvement. The integer optimum is always such a step start (a smaller
-        input with the same output is strictly cheaper), so this is exact once the walk covers the flat top."""
+        consecutive steps on a side bring no improvement, or after `max_steps` (default 4 * patience) steps on a side.
+        The integer optimum is always such a step start (a smaller input with the same output is strictly cheaper),
+        so this is exact once the walk covers the flat top. When it does not (deep pools whose flat top spans
+        millions of steps), every step start there is within the floors' jitter of the optimum anyway."""
+        if max_steps is None:
+            max_steps = 4 * patience
         if self.out(x0) is None:
             return None
         best = start = self.step_start(x0)
         best_profit = self.profit(best)
-        cur, misses = start, 0
-        while misses < patience:
+        cur, misses, steps = start, 0, 0
+        while misses < patience and steps < max_steps:
+            steps += 1
             nxt = self.next_step(cur)
             if nxt is None or self.out(nxt) is None:
                 break
@@ -149,8 +154,9 @@ class _Objective:
             else:
                 misses += 1
             cur = nxt
-        cur, misses = start, 0
-        while misses < patience and cur > self.lo:
+        cur, misses, steps = start, 0, 0
+        while misses < patience and steps < max_steps and cur > self.lo:
+            steps += 1
             if self.out(cur - 1) is None:
                 break
             prev = self.step_start(cur - 1)
