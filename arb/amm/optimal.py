@@ -74,23 +74,64 @@ class _Objective:
     def __init__(self, route: Route, premium_bps: int, lo: int, hi: int) -> None:
         self.route, self.premium_bps, self.lo, self.hi = route, premium_bps, lo, hi
         self._out: dict[int, int | None] = {}
+        self._partial: set[int] = set()
 
     def out(self, x: int) -> int | None:
         """route_output(x), or None if the route reverts for x (zero outputs, a V3 partial fill)."""
         if x not in self._out:
             try:
                 self._out[x] = route_output(self.route, x)
-            except AmmRevert:
+            except AmmRevert as e:
                 self._out[x] = None
+                if e.reason == "PARTIAL_FILL":
+                    self._partial.add(x)
         return self._out[x]
+
+    def feasible_hi(self) -> int:
+        """The largest input in [lo, hi] that no V3 hop fills only partially (a drained pool): beyond it every input
+        reverts, so the optimum may sit right at this cliff. Partial fills are monotone in the input."""
+        hi = self.hi
+        self.out(hi)
+        if hi not in self._partial:
+            return hi
+        lo = self.lo
+        self.out(lo)
+        if lo in self._partial:
+            return lo - 1
+        while hi - lo > 1:  # invariant: lo fills, hi fills partially
+            mid = (lo + hi) // 2
+            self.out(mid)
+            if mid in self._partial:
+                hi = mid
+            else:
+                lo = mid
+        return lo
+
+    def best_seen(self) -> int | None:
+        """The evaluated input with the highest profit (the smallest such input on ties)."""
+        best, best_profit = None, None
+        for x in sorted(self._out):
+            p = self.profit(x)
+            if p is not None and (best_profit is None or p > best_profit):
+                best, best_profit = x, p
+        return best
 
     def profit(self, x: int) -> int | None:
         out = self.out(x)
         return None if out is None else out - x - flash_premium(x, self.premium_bps)
 
-    def step_start(self, x: int) -> int:
-        """The least x' <= x (within [lo, x]) with the same route output: the cheapest input for that output."""
+    def step_start(self, x: int, hint: int = 0) -> int:
+        """The least x' <= x (within [lo, x]) with the same route output: the cheapest input for that output.
+
+        ``hint``: the width of a neighbouring step; steps of the same route near each other are about as wide, so a
+        few evaluations around x + 1 - hint usually settle it (checked exactly; a miss falls back to a bisection)."""
         target = self.out(x)
+        if hint > 3:
+            below = x + 1 - hint - 3
+            if below >= self.lo and self.out(below) != target:
+                for g in range(below + 1, min(below + 6, x + 1)):
+                    if self.out(g) == target:  # out(g - 1) != target and the output is monotone
+                        return g
         d = 1
         while x - d >= self.lo and self.out(x - d) == target:
             d *= 2
@@ -109,9 +150,16 @@ class _Objective:
                 below = mid
         return top
 
-    def next_step(self, x: int) -> int | None:
-        """The least x' > x (within [x, hi]) whose route output differs from x's, or None."""
+    def next_step(self, x: int, hint: int = 0) -> int | None:
+        """The least x' > x (within [x, hi]) whose route output differs from x's, or None. ``hint`` as in
+        :meth:`step_start`: x is a step start and the step is probably about ``hint`` wide."""
         target = self.out(x)
+        if hint > 3:
+            inside = x + hint - 3
+            if inside <= self.hi and self.out(inside) == target:
+                for g in range(inside + 1, min(inside + 6, self.hi + 1)):
+                    if self.out(g) != target:  # out(g - 1) == target and the output is monotone
+                        return g
         d = 1
         while x + d <= self.hi and self.out(x + d) == target:
             d *= 2
@@ -132,7 +180,8 @@ class _Objective:
 
     def polish(self, x0: int, patience: int, max_steps: int | None = None) -> int | None:
         """Walk the route output's steps outward from x0, scoring each step at its cheapest input, until `patience`
-        consecutive steps on a side bring no improvement, or after `max_steps` (default 4 * patience) steps on a side.
+        steps on a side come out worse than the best so far (ties do not count: the profit can rise in a staircase
+        with long flat treads), or after `max_steps` (default 4 * patience) steps on a side.
         The integer optimum is always such a step start (a smaller input with the same output is strictly cheaper),
         so this is exact once the walk covers the flat top. When it does not (deep pools whose flat top spans
         millions of steps), every step start there is within the floors' jitter of the optimum anyway."""
@@ -142,30 +191,30 @@ class _Objective:
             return None
         best = start = self.step_start(x0)
         best_profit = self.profit(best)
-        cur, misses, steps = start, 0, 0
+        cur, misses, steps, width = start, 0, 0, 0
         while misses < patience and steps < max_steps:
             steps += 1
-            nxt = self.next_step(cur)
+            nxt = self.next_step(cur, width)
             if nxt is None or self.out(nxt) is None:
                 break
+            width = nxt - cur
             p = self.profit(nxt)
             if p is not None and (best_profit is None or p > best_profit):
                 best, best_profit, misses = nxt, p, 0
-            else:
+            elif p is None or best_profit is None or p < best_profit:
                 misses += 1
             cur = nxt
-        cur, misses, steps = start, 0, 0
+        cur, misses, steps, width = start, 0, 0, 0
         while misses < patience and steps < max_steps and cur > self.lo:
             steps += 1
             if self.out(cur - 1) is None:
                 break
-            prev = self.step_start(cur - 1)
+            prev = self.step_start(cur - 1, width)
+            width = cur - prev
             p = self.profit(prev)
             if p is not None and (best_profit is None or p >= best_profit):
                 if best_profit is None or p > best_profit:
                     misses = 0
-                else:
-                    misses += 1
                 best, best_profit = prev, p  # ties go to the smaller input
             else:
                 misses += 1
@@ -202,11 +251,12 @@ def optimal_two_pool_v2(
 
     The integer route floors each hop, so the integer profit is the concave curve minus a few wei of jitter, and
     its optimum sits near x* at the START of a step of the (monotone, step-shaped) route output: a smaller input with
-    the same output is strictly cheaper. So: score x*-2 .. x*+2 on the exact integer route (pair.swap checks
-    included), then walk the output's steps outward from the best of them, scoring each at its cheapest input, until
-    ``patience`` steps on each side bring no improvement. On small pools this equals a brute force over every input
-    (tested); on deep pools the flat top can be wider than the walk, and the result is then within a few wei of the
-    integer optimum.
+    the same output is strictly cheaper. So: score x*-2 .. x*+2 and the least inputs that buy y*-2 .. y*+2 on the
+    first hop (y* = out1(x*); least input for y = ceil(y*a1*d1 / (n1*(b1 - y)))) on the exact integer route
+    (pair.swap checks included), then walk the output's steps outward from the best of them, scoring each at its
+    cheapest input, until ``patience`` steps on a side come out worse. On small pools this equals a brute force over
+    every input (tested; the premium rounding to 0 below 5000/p wei can even make a real-number loss a 1-wei gain);
+    on deep pools the flat top can be wider than the walk, and the result is then within a few wei of the optimum.
     """
     if pool1.address == pool2.address:
         raise ValueError("a two-pool cycle needs two different pools")
@@ -226,12 +276,18 @@ def optimal_two_pool_v2(
     d0 = d1 * d2 * a1 * b2
     d1_ = n1 * (d2 * b2 + n2 * b1)
     if big_n * PERCENTAGE_FACTOR <= d0 * (PERCENTAGE_FACTOR + premium_bps):
-        return Optimum(0, 0, gas_cost=gas_cost_wei)
-    root = math.isqrt(big_n * d0 * PERCENTAGE_FACTOR // (PERCENTAGE_FACTOR + premium_bps))
-    x_star = max(1, (root - d0) // d1_)
+        # no profit in real numbers; only the floors (and the premium rounding to 0 on a few wei) can leave a wei
+        x_star = 1
+    else:
+        root = math.isqrt(big_n * d0 * PERCENTAGE_FACTOR // (PERCENTAGE_FACTOR + premium_bps))
+        x_star = max(1, (root - d0) // d1_)
 
     obj = _Objective(route, premium_bps, 1, a2 - 1)
     candidates = [x for x in range(x_star - 2, x_star + 3) if 1 <= x < a2]
+    # and the least inputs that buy y* - 2 .. y* + 2 on the first hop (y* = its output at x*): also covers a first
+    # hop that pays nothing at x* (tiny or unprofitable pools)
+    y_star = n1 * x_star * b1 // (d1 * a1 + n1 * x_star)
+    candidates += [-(-y * a1 * d1 // (n1 * (b1 - y))) for y in range(max(1, y_star - 2), y_star + 3) if y < b1]
     scored = [x for x in candidates if obj.profit(x) is not None]
     if not scored:
         return Optimum(0, 0, gas_cost=gas_cost_wei)
@@ -261,15 +317,21 @@ def optimal_route_input(
 ) -> Optimum:
     """Maximise route_output(x) - x - premium(x) over integers x in [lo, hi] for any route (V2, V3, multi-hop).
 
-    ``hi`` defaults to the last hop's :func:`max_output` (a larger input cannot be repaid). The search:
+    ``hi`` defaults to the last hop's :func:`max_output` (a larger input cannot be repaid), and is lowered to the
+    largest input no V3 hop fills only partially (bisection; the optimum can sit right at that cliff). The search:
 
+    0. scans every input if [lo, hi] holds at most 4 * local_scan + 1 of them; otherwise
     1. brackets the optimum by sampling [lo, hi] at geometrically spaced points (lo + w/2**k and lo + 3w/2**(k+2));
        inputs whose route reverts (zero outputs, V3 partial fills) count as -infinity;
     2. narrows the bracket around the best sample with a golden-section search on the exact integer profit (profit is
        concave in theory; ties keep the middle, which is right for a concave function with a flat top);
     3. scans the last few integers of the bracket, then walks the route output's steps outward from the best point
-       (each scored at its cheapest input) until ``local_scan`` steps on a side bring no improvement: this absorbs
-       the floors' wei-level jitter, wide output steps (a coarse intermediate token) and tick-crossing kinks.
+       evaluated so far (each step scored at its cheapest input) until ``local_scan`` steps on a side come out worse
+       (see :meth:`_Objective.polish`): this absorbs the floors' wei-level jitter, wide output steps (a coarse
+       intermediate token), staircases and tick-crossing kinks.
+
+    Exact (equal to a brute force) on small pools, as the tests check; on deep pools the flat top spans more steps
+    than the walk, and the result is within the step jitter of the optimum (nano-ETH scale, see the tests).
     """
     if not route:
         raise ValueError("empty route")
@@ -282,7 +344,11 @@ def optimal_route_input(
         return Optimum(0, 0, gas_cost=gas_cost_wei)
 
     obj = _Objective(route, premium_bps, lo, hi)
-    x = _golden(obj.profit, lo, hi, local_scan)
+    hi = obj.hi = obj.feasible_hi()
+    if hi < lo:
+        return Optimum(0, 0, gas_cost=gas_cost_wei)
+    _golden(obj.profit, lo, hi, local_scan)
+    x = obj.best_seen()  # the best point the bracketing and the golden section evaluated
     return obj.result(None if x is None else obj.polish(x, local_scan), gas_cost_wei)
 
 
@@ -293,6 +359,12 @@ def _better(a: int | None, b: int | None) -> bool:
 
 def _golden(profit: Callable[[int], int | None], lo: int, hi: int, local_scan: int) -> int | None:
     width = hi - lo
+    if width <= 4 * local_scan:  # small enough to look at every input
+        best = lo
+        for x in range(lo, hi + 1):
+            if _better(profit(x), profit(best)):
+                best = x
+        return best if profit(best) is not None else None
     points = {lo, hi}
     k = 1
     while width >> k:

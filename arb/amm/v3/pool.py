@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from arb.amm.v3.errors import AmmRevert
 from arb.amm.v3.full_math import MAX_INT256, MAX_UINT128, MAX_UINT256, MIN_INT256, Q128, check_int256, mul_div
@@ -75,12 +76,15 @@ class V3Pool:
     sqrt_price_x96: int
     tick: int
     liquidity: int
-    ticks: Mapping[int, TickInfo] = field(default_factory=dict, repr=False)
-    bitmap: Mapping[int, int] = field(default_factory=dict, repr=False)
-    positions: Mapping[tuple[str, int, int], int] = field(default_factory=dict, repr=False)
+    # read-only views: pools returned by swap() share them with the pool they came from
+    ticks: Mapping[int, TickInfo] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    bitmap: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    positions: Mapping[tuple[str, int, int], int] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     fee_growth_global0_x128: int = 0
     fee_growth_global1_x128: int = 0
     fee_protocol: int = 0  # slot0.feeProtocol: token0's denominator in the low 4 bits, token1's in the high 4
+    # (lowest, highest) initialized tick, computed on first use and handed on to the pools a swap returns
+    _tick_range: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -102,21 +106,28 @@ class V3Pool:
         sqrt_price_x96: int,
         tick: int,
         liquidity: int,
-        liquidity_net: Mapping[int, int],
+        liquidity_net: Mapping[int, int | TickInfo],
     ) -> V3Pool:
         """A pool from chain state: slot0 (sqrtPriceX96 AND tick: the tick is not always derivable from the price),
-        in-range liquidity, and {tick: liquidityNet} for every initialized tick (liquidityGross is taken as
-        |liquidityNet|; it only matters to later mints and burns)."""
+        in-range liquidity, and every initialized tick as {tick: liquidityNet} or {tick: TickInfo(liquidityGross,
+        liquidityNet)} (``ticks(tick)`` on chain returns both). Given only liquidityNet, liquidityGross is taken as
+        |liquidityNet| (1 if that is 0, so the tick stays initialized); it only matters to later mints and burns.
+        Positions are unknown, so burns on such a pool revert ('NP'/'LS')."""
         if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
             raise AmmRevert("R", f"sqrtPriceX96 {sqrt_price_x96} out of range")
         ticks: dict[int, TickInfo] = {}
         bitmap: dict[int, int] = {}
-        for t, net in liquidity_net.items():
+        for t, info in liquidity_net.items():
             if t % tick_spacing or not MIN_TICK <= t <= MAX_TICK:
                 raise AmmRevert("tick", f"initialized tick {t} is not a multiple of tick spacing {tick_spacing}")
-            ticks[t] = TickInfo(abs(net), net)
+            if not isinstance(info, TickInfo):
+                info = TickInfo(abs(info) or 1, info)
+            if info.liquidity_gross <= 0:
+                raise AmmRevert("tick", f"tick {t} has no liquidityGross: it is not initialized")
+            ticks[t] = info
             _flip_tick(bitmap, t, tick_spacing)
-        return cls(address, token0, token1, fee, tick_spacing, sqrt_price_x96, tick, liquidity, ticks, bitmap)
+        return cls(address, token0, token1, fee, tick_spacing, sqrt_price_x96, tick, liquidity,
+                   MappingProxyType(ticks), MappingProxyType(bitmap))
 
     # ---------------------------------------------------------------- queries
     def next_initialized_tick_within_one_word(self, tick: int, lte: bool) -> tuple[int, bool]:
@@ -138,6 +149,14 @@ class V3Pool:
             lsb = (masked & -masked).bit_length() - 1
             return (compressed + 1 + (lsb - bit_pos)) * ts, True
         return (compressed + 1 + (255 - bit_pos)) * ts, False
+
+    def initialized_tick_range(self) -> tuple[int, int] | None:
+        """(lowest, highest) initialized tick, or None without any."""
+        if self._tick_range is None and self.ticks:
+            object.__setattr__(self, "_tick_range", (min(self.ticks), max(self.ticks)))
+        return self._tick_range
+
+    next_initialized_tick = next_initialized_tick_within_one_word
 
     def liquidity_net_at(self, tick: int) -> int:
         info = self.ticks.get(tick)
@@ -169,8 +188,18 @@ class V3Pool:
         tick, liquidity = self.tick, self.liquidity
         fee_growth = self.fee_growth_global0_x128 if zero_for_one else self.fee_growth_global1_x128
         ticks = self.ticks
+        tick_range = self.initialized_tick_range()
 
         while remaining != 0 and price != sqrt_price_limit_x96:
+            if liquidity == 0 and _SKIP_EMPTY_WORDS and (
+                tick_range is None or (tick_range[0] > tick if zero_for_one else tick_range[1] <= tick)
+            ):
+                # Nothing left to cross and no liquidity: the contract would walk word by word to the limit with
+                # zero amounts (hundreds of steps). Jump there, landing on the same tick it would.
+                price, tick = sqrt_price_limit_x96, _tick_after_empty_walk(
+                    sqrt_price_limit_x96, zero_for_one, self.tick_spacing
+                )
+                break
             price_start = price
             tick_next, initialized = self.next_initialized_tick_within_one_word(tick, zero_for_one)
             tick_next = MIN_TICK if tick_next < MIN_TICK else MAX_TICK if tick_next > MAX_TICK else tick_next
@@ -206,7 +235,7 @@ class V3Pool:
         else:
             amount0, amount1 = calculated, amount_specified - remaining
 
-        changes: dict[str, int] = {"sqrt_price_x96": price, "tick": tick, "liquidity": liquidity}
+        changes: dict = {"sqrt_price_x96": price, "tick": tick, "liquidity": liquidity, "_tick_range": tick_range}
         changes["fee_growth_global0_x128" if zero_for_one else "fee_growth_global1_x128"] = fee_growth
         return amount0, amount1, dataclasses.replace(self, **changes)
 
@@ -295,7 +324,7 @@ class V3Pool:
         if delta == 0:
             if held <= 0:
                 raise AmmRevert("NP", f"no position {key}")
-            positions = self.positions
+            positions = dict(self.positions)
         else:
             positions = dict(self.positions)
             positions[key] = add_delta(held, delta)
@@ -312,8 +341,28 @@ class V3Pool:
                 liquidity = add_delta(liquidity, delta)
             else:
                 amount1 = get_amount1_delta_signed(sqrt_lower, sqrt_upper, delta)
-        pool = dataclasses.replace(self, ticks=ticks, bitmap=bitmap, positions=positions, liquidity=liquidity)
+        pool = dataclasses.replace(
+            self, ticks=MappingProxyType(ticks), bitmap=MappingProxyType(bitmap),
+            positions=MappingProxyType(positions), liquidity=liquidity, _tick_range=None,
+        )
         return amount0, amount1, pool
+
+
+#: Tests switch this off to compare the shortcut with the contract's literal word-by-word walk.
+_SKIP_EMPTY_WORDS = True
+
+
+def _tick_after_empty_walk(limit: int, zero_for_one: bool, tick_spacing: int) -> int:
+    """slot0.tick after the swap loop walks an empty, liquidity-free region to the price `limit`.
+
+    Upward, every landing gives tick = getTickAtSqrtRatio(price). Downward, the loop steps to word starts (multiples of
+    256 * tickSpacing) and on landing exactly on one, T, it sets tick = T - 1; otherwise the last step stops at the
+    limit between two ticks and recomputes the tick from the price.
+    """
+    t = get_tick_at_sqrt_ratio(limit)
+    if zero_for_one and t % (256 * tick_spacing) == 0 and get_sqrt_ratio_at_tick(t) == limit:
+        return t - 1
+    return t
 
 
 def _flip_tick(bitmap: dict[int, int], tick: int, tick_spacing: int) -> None:
