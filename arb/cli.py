@@ -46,7 +46,7 @@ def _prefect_env() -> None:
 @app.command()
 def run(
     source: Annotated[
-        str, typer.Option(help="replay (a recorded day or recording file) or ccxt (live public books)")
+        str, typer.Option(help="replay (a recorded day or recording file), sandbox (local chains + recorded CEX day) or ccxt (live public books)")
     ] = "replay",
     data: Annotated[str | None, typer.Option(help="Replay data: a Lean minute-bar folder or a recording file.")] = None,
     speed: Annotated[str, typer.Option(help="Replay pace: max, realtime, or a factor such as 60x.")] = "max",
@@ -58,6 +58,8 @@ def run(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Run the continuous detect -> decide -> execute -> record loop in the foreground."""
+    if source == "sandbox" and profile is None:
+        profile = "sandbox"  # the sandbox's documented thresholds (arb/profiles/sandbox.env)
     settings = _load(env_file, profile)
     from arb.logs import setup_logging
 

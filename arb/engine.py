@@ -179,6 +179,9 @@ class Engine:
                 stopped_by = "end_of_stream"
         finally:
             end = now or first
+            settle = getattr(self.source, "settle", None)
+            if settle is not None:
+                settle()  # e.g. the sandbox mines a last block so in-flight transactions get receipts
             if end is not None:
                 for ex in self.executor.drain(end, self.state.get):
                     self._record_execution(ex, end)

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from arb import wiring
-from arb.engine import RunSummary
+from arb.engine import IdGen, RunSummary
 from arb.settings import Settings
 
 log = logging.getLogger("arb.run")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cex-minute-bars-20221213"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -65,6 +66,8 @@ def run(
     spd = wiring.parse_speed(speed)
     dur = wiring.parse_duration(duration)
     market_fees = None
+    extra: dict[str, Any] = {}
+    closers: list = []
     if source == "replay":
         if data is None:
             raise wiring.BadInput("missing_data", "--source replay needs --data PATH")
@@ -74,31 +77,48 @@ def run(
     elif source == "ccxt":
         src, market_fees = wiring.build_ccxt_source(settings)
         scope = settings.risk_scope
-    else:
-        raise wiring.BadInput("bad_source", f"--source must be replay or ccxt; got {source!r}")
+    elif source == "sandbox":
+        from arb.wiring_chain import build_sandbox_stack
 
-    Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
-    migrate(settings.warehouse_path)
+        data = data or DEFAULT_DATA
+        if not Path(data).exists():
+            raise wiring.BadInput("missing_data", f"the sandbox needs the recorded CEX day at {data}: pass --data PATH")
+        ids = IdGen(run_id)
+        stack = build_sandbox_stack(settings, data, duration=dur, next_id=ids.maker("x"))
+        src = stack.source
+        extra = {"ids": ids, "detectors": [stack.detector], "executors": {"flash_loan": stack.executor}}
+        closers.append(stack.close)
+        scope = settings.risk_scope if settings.risk_scope != "default" else f"sandbox:{run_id}"
+    else:
+        raise wiring.BadInput("bad_source", f"--source must be replay, sandbox or ccxt; got {source!r}")
+
+    try:
+        Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+        migrate(settings.warehouse_path)
+    except BaseException:
+        _close_all(src, closers)
+        raise
     writer = WarehouseWriter(settings.warehouse_path, flush_seconds=settings.warehouse_flush_seconds,
                              flush_rows=settings.warehouse_flush_rows)
     stop = stop or threading.Event()
-    started = datetime.now(UTC)
-    writer.start_run(
-        run_id=run_id, started_at=started, source=f"{source}:{data}" if data else source, ai_mode=settings.ai_mode,
-        profile=profile, dry_run=not settings.enable_execution, risk_scope=scope,
-        settings_json=json.dumps(settings.redacted(), sort_keys=True), ml_enabled=False,
-    )
-    bar = _progress(src.total_batches) if progress else None
-    hooks: dict[str, Any] = {}
-    if bar is not None:
-        prog, task = bar
-        hooks["on_batch"] = lambda i, b: prog.update(task, completed=i, description=f"replay {b.at:%Y-%m-%d %H:%M}")
-    engine = wiring.build_engine(settings, source=src, run_id=run_id, risk_scope=scope, writer=writer, speed=spd,
-                                 duration=dur, market_fees=market_fees, **hooks)
-    log.info("run started", extra={"run_id": run_id, "source": source, "data": str(data), "ai_mode": settings.ai_mode,
-                                   "profile": profile, "dry_run": not settings.enable_execution})
     status = "failed"
     try:
+        writer.start_run(
+            run_id=run_id, started_at=datetime.now(UTC), source=f"{source}:{data}" if data else source,
+            ai_mode=settings.ai_mode, profile=profile, dry_run=not settings.enable_execution, risk_scope=scope,
+            settings_json=json.dumps(settings.redacted(), sort_keys=True), ml_enabled=False,
+        )
+        bar = _progress(src.total_batches, source) if progress else None
+        hooks: dict[str, Any] = {}
+        if bar is not None:
+            prog, task = bar
+            hooks["on_batch"] = lambda i, b: prog.update(task, completed=i,
+                                                         description=f"{source} {b.at:%Y-%m-%d %H:%M:%S}")
+        engine = wiring.build_engine(settings, source=src, run_id=run_id, risk_scope=scope, writer=writer,
+                                     speed=spd, duration=dur, market_fees=market_fees, **extra, **hooks)
+        log.info("run started", extra={"run_id": run_id, "source": source, "data": str(data),
+                                       "ai_mode": settings.ai_mode, "profile": profile,
+                                       "dry_run": not settings.enable_execution})
         with stop_on_signals(stop):
             if bar is not None:
                 with bar[0]:
@@ -112,14 +132,22 @@ def run(
             writer.finish_run(run_id, finished_at=datetime.now(UTC), status=status)
         finally:
             writer.close()
-            src.close()
+            _close_all(src, closers)
         log.info("run finished", extra={"run_id": run_id, "status": status})
 
 
-def _progress(total: int | None):
+def _close_all(src, closers: list) -> None:
+    try:
+        src.close()
+    finally:
+        for close in reversed(closers):
+            close()
+
+
+def _progress(total: int | None, label: str = "replay"):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     transient=False)
-    task = prog.add_task("replay", total=total)
+    task = prog.add_task(label, total=total)
     return prog, task

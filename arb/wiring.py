@@ -16,6 +16,7 @@ from arb.detect.cex import EdgeParams
 from arb.engine import Engine, EngineConfig, IdGen
 from arb.errors import BadInput, FatalError
 from arb.execute.paper import PaperCexExecutor
+from arb.execute.router import ExecutorRouter
 from arb.market.fees import FeeSchedule
 from arb.market.source import BookSource
 from arb.market.validate import MarketState
@@ -169,6 +170,9 @@ def build_engine(
     speed: float | None = None,
     duration: timedelta | None = None,
     market_fees: dict | None = None,
+    ids: IdGen | None = None,
+    detectors: list | None = None,
+    executors: dict[str, Any] | None = None,
     **hooks: Any,
 ) -> Engine:
     if settings.enable_execution:
@@ -178,7 +182,7 @@ def build_engine(
         )
     from arb.warehouse.reader import load_route_stats
 
-    ids = IdGen(run_id)
+    ids = ids or IdGen(run_id)
     fees = fee_schedule(settings, market_fees)
 
     def fee(venue: str, symbol: str):
@@ -196,13 +200,14 @@ def build_engine(
                        KillSwitch(settings.kill_switch_file),
                        restore=lambda scope, day: restore_risk_state(settings, scope, day))
     decider = Decider(scorer=HeuristicScorer(), thresholds=thresholds(settings), risk=risk, next_id=ids.maker("d"))
-    executor = PaperCexExecutor(
+    paper = PaperCexExecutor(
         latency_ms=settings.execution_latency_ms,
         slippage_tolerance_bps=settings.slippage_tolerance_bps,
         fee=fee,
         quote_usd=settings.quote_usd_rates,
         next_id=ids.maker("x"),
     )
+    executor = ExecutorRouter({"cex_arb": paper, **(executors or {})})
     route_stats: dict[str, RouteStats] = {}
     if Path(settings.warehouse_path).exists():
         for rid, row in load_route_stats(settings.warehouse_path, risk_scope).items():
@@ -225,5 +230,6 @@ def build_engine(
         ),
         route_stats=route_stats,
         ml_enabled=False,
+        detectors=detectors,
         **hooks,
     )

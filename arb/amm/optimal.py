@@ -255,8 +255,8 @@ def optimal_two_pool_v2(
     first hop (y* = out1(x*); least input for y = ceil(y*a1*d1 / (n1*(b1 - y)))) on the exact integer route
     (pair.swap checks included), then walk the output's steps outward from the best of them, scoring each at its
     cheapest input, until ``patience`` steps on a side come out worse. On small pools this equals a brute force over
-    every input (tested; the premium rounding to 0 below 5000/p wei can even make a real-number loss a 1-wei gain);
-    on deep pools the flat top can be wider than the walk, and the result is then within a few wei of the optimum.
+    every input (tested); on deep pools the flat top can be wider than the walk, and the result is then within the
+    floors' jitter of the optimum (a few wei, or one output step of a coarse intermediate token).
     """
     if pool1.address == pool2.address:
         raise ValueError("a two-pool cycle needs two different pools")
@@ -276,11 +276,11 @@ def optimal_two_pool_v2(
     d0 = d1 * d2 * a1 * b2
     d1_ = n1 * (d2 * b2 + n2 * b1)
     if big_n * PERCENTAGE_FACTOR <= d0 * (PERCENTAGE_FACTOR + premium_bps):
-        # no profit in real numbers; only the floors (and the premium rounding to 0 on a few wei) can leave a wei
-        x_star = 1
-    else:
-        root = math.isqrt(big_n * d0 * PERCENTAGE_FACTOR // (PERCENTAGE_FACTOR + premium_bps))
-        x_star = max(1, (root - d0) // d1_)
+        # no profit in real numbers, so none in integers either: the floors only lower the output, and the premium's
+        # half-up rounding lowers it by less than 1/2 wei, so the integer profit is < 1/2, i.e. <= 0
+        return Optimum(0, 0, gas_cost=gas_cost_wei)
+    root = math.isqrt(big_n * d0 * PERCENTAGE_FACTOR // (PERCENTAGE_FACTOR + premium_bps))
+    x_star = max(1, (root - d0) // d1_)
 
     obj = _Objective(route, premium_bps, 1, a2 - 1)
     candidates = [x for x in range(x_star - 2, x_star + 3) if 1 <= x < a2]
@@ -291,7 +291,7 @@ def optimal_two_pool_v2(
     scored = [x for x in candidates if obj.profit(x) is not None]
     if not scored:
         return Optimum(0, 0, gas_cost=gas_cost_wei)
-    x0 = max(scored, key=lambda x: obj.profit(x))  # type: ignore[arg-type, return-value]
+    x0 = max(scored, key=lambda x: (obj.profit(x), -x))  # type: ignore[arg-type, return-value]
     return obj.result(obj.polish(x0, patience), gas_cost_wei)
 
 

@@ -193,6 +193,17 @@ class SandboxSource:
             yield MarketBatch(at=at, books=tuple(books), rejects=tuple(rejects),
                               chains=tuple(self.snapshots[n] for n in due))
 
+    def settle(self) -> None:
+        """Mine one more block on every chain so transactions sent after the last step get their receipts
+        (called by the engine before it drains its executors at the end of a run)."""
+        if self.sandbox is None or self.driver is None:
+            return
+        if self.before_mine is not None:
+            self.before_mine()
+        ts = int(self.sim_time(self.step).timestamp())
+        for c in self.sandbox.chains.values():
+            rpc(c.anvil.url, "evm_mine", [ts])
+
     def close(self) -> None:
         """Stop the chains if this source started them; otherwise turn automine back on. Safe to call twice."""
         sb, self.sandbox = self.sandbox, (None if self._owned else self.sandbox)

@@ -244,3 +244,18 @@ def test_empty_region_shortcut_equals_the_literal_walk(pool, zero_for_one, exact
         slow[2].sqrt_price_x96, slow[2].tick, slow[2].liquidity)
     assert fast[2].fee_growth_global0_x128 == slow[2].fee_growth_global0_x128
     assert fast[2].fee_growth_global1_x128 == slow[2].fee_growth_global1_x128
+
+
+def test_from_state_with_tick_info_mints_like_the_replayed_pool(replay):
+    pool = replay["pool"]
+    snap = V3Pool.from_state(pool.address, pool.token0, pool.token1, pool.fee, pool.tick_spacing,
+                             pool.sqrt_price_x96, pool.tick, pool.liquidity, dict(pool.ticks))
+    assert dict(snap.bitmap) == dict(pool.bitmap)
+    for lo, hi in [(49800, 64020), (58080, 60000), (-600, 600), (64800, 70020)]:  # shared, in range, below, above
+        a = pool.mint(lo, hi, 10**20, owner="x")
+        b = snap.mint(lo, hi, 10**20, owner="x")
+        assert a[:2] == b[:2]
+        assert (a[2].liquidity, dict(a[2].ticks), dict(a[2].bitmap)) == (b[2].liquidity, dict(b[2].ticks),
+                                                                          dict(b[2].bitmap))
+    with pytest.raises(AmmRevert):
+        V3Pool.from_state("p", "a", "b", 3000, 60, pool.sqrt_price_x96, pool.tick, 0, {61: 5})
