@@ -78,7 +78,13 @@ def build_sandbox_stack(settings: Settings, data: str | Path, *, duration: timed
         tip = gwei(settings.priority_fee_gwei)
         markets = {n: chain_market(c.manifest, c.w3, tip) for n, c in sandbox.chains.items()}
         plans = PlanBook()
-        detector = OnchainDetector(markets, plans)
+        from arb.detect.onchain import CexDexParams
+        from arb.wiring import fee_schedule
+
+        fees = fee_schedule(settings)
+        detector = OnchainDetector(markets, plans, cex_dex=CexDexParams(
+            trade_size_usd=settings.cex_trade_size_usd, fee=lambda v, s: fees.taker(v, s)[0],
+            quote_usd=settings.quote_usd_rates, max_age_ms=settings.max_data_age_ms))
         params = DriverParams(seed=settings.sandbox_seed, p_compete=settings.sandbox_compete_probability)
         holder: dict[str, Any] = {}
 

@@ -52,6 +52,8 @@ def threshold_reasons(opp: Opportunity, score: Score, t: Thresholds) -> list[str
     reasons = []
     if opp.kind == "cex_arb" and not t.enable_cex:
         reasons.append("CEX execution disabled (ENABLE_CEX_EXECUTION=false)")
+    if opp.kind == "cex_arb" and opp.chain is not None:
+        reasons.append("CEX<->DEX edge: detection only, no executor can do both legs atomically yet")
     if opp.kind == "flash_loan" and not t.enable_flash_loans:
         reasons.append("flash loans disabled (ENABLE_FLASH_LOANS=false)")
     if score.confidence < t.min_confidence:

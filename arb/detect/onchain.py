@@ -86,12 +86,25 @@ def _spot_in_usd(pools: Sequence[V2Pool | V3Pool], token: str, usd: str) -> Deci
     return None if best is None else best[1]
 
 
+@dataclass(frozen=True)
+class CexDexParams:
+    """How CEX<->DEX edges are priced: the CEX side walks the book (taker fee), the DEX side swaps exactly."""
+
+    trade_size_usd: Decimal
+    fee: Callable[[str, str], Decimal]  # (venue, symbol) -> CEX taker fee rate
+    quote_usd: Mapping[str, Decimal]  # CEX quote currency -> USD (explicit)
+    max_age_ms: int
+    base_map: Mapping[str, str] = field(default_factory=lambda: {"WBTC": "BTC", "WETH": "ETH", "WMATIC": "MATIC"})
+    gas_units: int = 130_000  # one DEX swap
+
+
 @dataclass
 class OnchainDetector:
     markets: Mapping[str, ChainMarket]
     plans: PlanBook
     max_hops: int = 3
     usd_decimals: int = 6
+    cex_dex: CexDexParams | None = None
     _cycles: dict[tuple[str, frozenset[str]], list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
 
     def find(self, batch: MarketBatch, state, now: datetime, next_id: Callable[[], str]) -> list[Opportunity]:
@@ -101,6 +114,79 @@ class OnchainDetector:
             if m is None:
                 continue
             out.extend(self.cycles(snap, m, now, next_id))
+            if self.cex_dex is not None and state is not None:
+                out.extend(self.cex_dex_edges(snap, m, state.fresh(now, self.cex_dex.max_age_ms), now, next_id))
+        return out
+
+    # ---- CEX <-> DEX ----
+    def cex_dex_edges(self, snap: ChainSnapshot, m: ChainMarket, books: Sequence, now: datetime,
+                      next_id: Callable[[], str]) -> list[Opportunity]:
+        """Buy on one side, sell on the other, at the configured size, for every DEX pool of (wrapped base, USDC)
+        and every fresh CEX book of that base. Detection only: no executor can do both legs atomically."""
+        from arb.detect.cex import walk
+
+        p = self.cex_dex
+        assert p is not None
+        pools = list(snap.pools.values())
+        native_usd = _spot_in_usd(pools, m.native, m.usd)
+        if native_usd is None:
+            return []
+        gas_wei = p.gas_units * (snap.base_fee_wei + m.priority_fee_wei)
+        gas_usd = (Decimal(gas_wei) * native_usd / Decimal(10) ** self.usd_decimals).quantize(MONEY_QUANTUM)
+        out: list[Opportunity] = []
+        for pool in pools:
+            if m.usd not in (pool.token0, pool.token1):
+                continue
+            token = pool.other(m.usd)
+            base = p.base_map.get(m.symbols.get(token, ""), m.symbols.get(token, ""))
+            unit = Decimal(10) ** m.decimals[token]
+            for book in books:
+                if book.base != base or not book.bids or not book.asks:
+                    continue
+                rate = p.quote_usd.get(book.quote_ccy)
+                if rate is None:
+                    continue
+                usd_in = int(p.trade_size_usd * Decimal(10) ** self.usd_decimals)
+                fee = p.fee(book.venue, book.symbol)
+                try:
+                    got = pool.amount_out(m.usd, usd_in)  # DEX: USDC -> token
+                except (AmmRevert, ValueError):
+                    continue
+                size = (Decimal(got) / unit).quantize(Decimal("0.00000001"))
+                filled, proceeds = walk(book.bids, size)  # CEX: sell the token's base
+                cands = []
+                if filled == size and size > 0:
+                    sell_usd = proceeds * rate * (1 - fee)
+                    cands.append((f"{m.name}:{m.venues.get(pool.address, pool.address[:10])}", book.venue,
+                                  Decimal(usd_in) / Decimal(10) ** self.usd_decimals, sell_usd, proceeds * rate * fee))
+                buy_size = p.trade_size_usd / (book.asks[0].price * rate)
+                bfilled, cost = walk(book.asks, buy_size)  # CEX: buy the base
+                if bfilled > 0:
+                    try:
+                        back = pool.amount_out(token, int(bfilled * unit))  # DEX: token -> USDC
+                    except (AmmRevert, ValueError):
+                        back = 0
+                    if back > 0:
+                        cands.append((book.venue, f"{m.name}:{m.venues.get(pool.address, pool.address[:10])}",
+                                      cost * rate * (1 + fee), Decimal(back) / Decimal(10) ** self.usd_decimals,
+                                      cost * rate * fee))
+                for buy_venue, sell_venue, paid, received, cex_fee in cands:
+                    gross = (received - paid + cex_fee).quantize(MONEY_QUANTUM)
+                    if gross <= 0:
+                        continue
+                    fees = cex_fee.quantize(MONEY_QUANTUM)
+                    net = gross - fees - gas_usd
+                    notional = paid.quantize(MONEY_QUANTUM)
+                    out.append(Opportunity(
+                        id=next_id(), kind="cex_arb", route_id=f"{base}:{buy_venue}->{sell_venue}",
+                        symbol=f"{m.symbols[token]}/USDC", sell_symbol=book.symbol, buy_venue=buy_venue,
+                        sell_venue=sell_venue, chain=m.name, size=size, buy_price=Decimal(1), sell_price=Decimal(1),
+                        notional_usd=notional, gross_edge_bps=(gross / notional * BPS).quantize(BPS_QUANTUM),
+                        edge_bps=(net / notional * BPS).quantize(BPS_QUANTUM), gross_profit=gross, fees=fees,
+                        gas=gas_usd, net_profit=net, liquidity_depth=Decimal(0), observed_at=now,
+                        data_age_ms=max(0, int((now - min(book.timestamp, snap.timestamp)).total_seconds() * 1000)),
+                        fee_rates=(fee, Decimal(0)), gas_wei=gas_wei,
+                    ))
         return out
 
     # ---- cycles ----
