@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11, Node 20 + npm, make):
-#   make run    replay the recorded day 2022-12-13 in dry-run with the documented profile
+#   make run    the main job: both sandbox chains (real Uniswap contracts, our flash-loan executor) plus the recorded
+#               CEX day, for 2 minutes of sandbox time (profile arb/profiles/sandbox.env)
 #   make test   run the whole test suite
+# Also: make replay (the recorded CEX day 2022-12-13 in dry-run, profile replay-20221213), make bench.
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -9,7 +11,7 @@ DATA ?= ../shared/data/cex-minute-bars-20221213
 PROFILE ?= replay-20221213
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench lint clean-warehouse
+.PHONY: setup run replay test bench lint
 
 $(UV):
 	$(PY) -m venv $(VENV)
@@ -25,7 +27,12 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.synced node_modules/.installed
 
+DURATION ?= 2m
+
 run: setup
+	$(VENV)/bin/arb run --source sandbox --data $(DATA) --duration $(DURATION)
+
+replay: setup
 	$(VENV)/bin/arb run --source replay --data $(DATA) --profile $(PROFILE) --speed max
 
 test: setup
@@ -33,6 +40,7 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/python bench/run.py --data $(DATA)
+	$(VENV)/bin/python bench/chain_bench.py --data $(DATA)
 
 lint: setup
 	$(VENV)/bin/ruff check arb flows tests bench

@@ -158,6 +158,40 @@ def kill(
         typer.echo(f"kill switch ENGAGED at {ks.path}: {reason}. Release with `arb kill --release`.")
 
 
+@app.command()
+def pending(
+    manifest: Annotated[Path | None, typer.Option(help="Deployment manifest (default: SANDBOX_MANIFEST_PATH).")] = None,
+    address: Annotated[str | None, typer.Option(help="Account to inspect (default: each chain's deployer, the "
+                                                "executor owner on the sandbox).")] = None,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Transactions of the executor owner still pending on each chain of the manifest (read from the nodes)."""
+    from arb.chain.manifest import Manifest
+    from arb.errors import ArbError
+    from arb.execute.pending import pending_transactions
+
+    s = _load(env_file, profile)
+    path = manifest or s.sandbox_manifest_path
+    try:
+        m = Manifest.read(path)
+    except (ArbError, OSError) as e:
+        typer.echo(f"error: cannot read the manifest {path}: {e}. Start the sandbox with `arb run --source sandbox`, "
+                   "or pass --manifest", err=True)
+        raise typer.Exit(1) from None
+    out = {}
+    for name, c in m.chains.items():
+        who = address or c.deployer
+        if c.rpc_url is None or who is None:
+            out[name] = {"error": "no rpc_url or address in the manifest for this chain"}
+            continue
+        try:
+            out[name] = pending_transactions(c.rpc_url, who)
+        except (ArbError, OSError) as e:
+            out[name] = {"error": f"node not reachable ({type(e).__name__}); is the sandbox running?"}
+    typer.echo(json.dumps(out, indent=2))
+
+
 @app.command("export-recording")
 def export_recording(
     data: Annotated[Path, typer.Option(help="A Lean minute-bar folder.")],
