@@ -31,6 +31,8 @@ itself when it starts the sandbox. A given sandbox whose chains are already past
 
 from __future__ import annotations
 
+import time
+
 import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -119,6 +121,7 @@ class SandboxSource:
         self.collectors: dict[str, DexCollector] = {}
         self.snapshots: dict[str, ChainSnapshot] = {}
         self.step = 0
+        self.last_mined_perf = 0.0
 
     # ---- BookSource ----
     @property
@@ -181,6 +184,7 @@ class SandboxSource:
             ts = int(at.timestamp())
             for n in due:  # c. mine, with chain time = simulated time
                 rpc(self.sandbox.chains[n].anvil.url, "evm_mine", [ts])
+            self.last_mined_perf = time.perf_counter()  # for block -> decision latency measurements
             for n in due:  # d. refresh from logs
                 self.snapshots[n] = self.collectors[n].update(self.snapshots[n].block_number + 1, "latest")
             books: list = []
