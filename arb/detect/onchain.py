@@ -41,6 +41,9 @@ from arb.market.source import ChainSnapshot, MarketBatch
 GAS_BASE = 110_000  # flash loan + executor overhead (measured ~208-279k for 2 V2 hops, see contracts/README.md)
 GAS_PER_HOP = {"v2": 70_000, "v3": 110_000}
 PROBE_FRACTION = 10**6  # probe input = 1e-6 of the first pool's reserve of A
+# Steps of the exact integer output walked around the optimum. The last few wei of a flat top are not worth 10x the
+# detection time (measured: 16 steps ~25 ms per V3 route, 2 steps ~3 ms); the prediction is exact either way.
+POLISH_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -262,8 +265,9 @@ class OnchainDetector:
         try:
             if len(route) == 2 and all(isinstance(h.pool, V2Pool) for h in route):
                 return optimal_two_pool_v2(route[0].pool, route[1].pool, asset, premium_bps=premium_bps,
-                                           gas_cost_wei=gas_in_asset)
-            return optimal_route_input(route, premium_bps=premium_bps, gas_cost_wei=gas_in_asset)
+                                           gas_cost_wei=gas_in_asset, patience=POLISH_STEPS)
+            return optimal_route_input(route, premium_bps=premium_bps, gas_cost_wei=gas_in_asset,
+                                       local_scan=POLISH_STEPS)
         except AmmRevert:
             return Optimum(0, 0)
 
