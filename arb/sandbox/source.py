@@ -31,9 +31,8 @@ itself when it starts the sandbox. A given sandbox whose chains are already past
 
 from __future__ import annotations
 
-import time
-
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal

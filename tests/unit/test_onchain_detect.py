@@ -41,7 +41,8 @@ def test_two_pool_cycle_priced_exactly_with_premium_and_gas():
     best = max(opps, key=lambda o: o.net_profit)
     assert best.kind == "flash_loan" and best.chain == "ethereum"
     # Buy WETH where it is cheap (uniswap-v2), sell it where it is dear (sushiswap), whichever asset is borrowed.
-    assert best.route_id in ("ethereum:USDC>uniswap-v2>WETH>sushiswap>USDC", "ethereum:WETH>sushiswap>USDC>uniswap-v2>WETH")
+    assert best.route_id in ("ethereum:USDC>uniswap-v2>WETH>sushiswap>USDC",
+                             "ethereum:WETH>sushiswap>USDC>uniswap-v2>WETH")
     plan = plans(best)
     route = make_route([snap.pools[h.pool] for h in plan.hops], plan.asset)
     out = route_output(route, plan.amount)
