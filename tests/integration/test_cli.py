@@ -25,7 +25,7 @@ def test_bad_inputs_name_what_is_wrong(tmp_path, lean_day):
     p = arb(tmp_path, "run", "--no-prefect", "--source", "replay")
     assert p.returncode == 1 and "--data" in p.stderr
     p = arb(tmp_path, "run", "--no-prefect", "--source", "carrier-pigeon", "--data", str(lean_day))
-    assert p.returncode == 1 and "--source must be replay or ccxt" in p.stderr
+    assert p.returncode == 1 and "--source must be replay, sandbox or ccxt" in p.stderr
     p = arb(tmp_path, "run", "--no-prefect", "--data", str(lean_day), "--speed", "warp")
     assert p.returncode == 1 and "--speed" in p.stderr
     p = arb(tmp_path, "run", "--no-prefect", "--data", str(lean_day), "--duration", "soon")
