@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -43,15 +44,35 @@ DEV_KEYS = (
 
 
 def find_anvil() -> str:
-    """The anvil binary: $ANVIL_BIN, then the repo's node_modules/.bin/anvil, then PATH."""
+    """The anvil binary: $ANVIL_BIN, then the native binary npm installed (node_modules/@foundry-rs/anvil-<os>-<arch>,
+    run directly so that stopping or losing its parent stops it too), then node_modules/.bin/anvil, then PATH."""
     env = os.environ.get("ANVIL_BIN")
     candidates = [env] if env else []
+    candidates += sorted(str(p) for p in (REPO_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))
     candidates += [str(REPO_ROOT / "node_modules" / ".bin" / "anvil"), shutil.which("anvil") or ""]
     for c in candidates:
         if c and Path(c).exists():
             return c
     raise FatalError("anvil not found: run `make setup` (it runs `npm ci`, which installs @foundry-rs/anvil), "
                      "or set ANVIL_BIN to an anvil binary")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the chain gets SIGTERM if the process that started it dies, even by SIGKILL (no orphaned anvils)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Signal the chain's whole process group (it runs in its own session): the npm wrapper and anvil alike."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0):
@@ -97,7 +118,7 @@ class Anvil:
             cmd += ["--block-base-fee-per-gas", str(self.base_fee)]
         cmd += list(self.extra_args)
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      text=True, bufsize=1, start_new_session=True)
+                                      text=True, bufsize=1, start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         seen: list[str] = []
         assert self._proc.stdout is not None
@@ -164,12 +185,14 @@ class Anvil:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=timeout)
+        else:
+            _signal_group(proc, signal.SIGKILL)  # a wrapper that exited may have left its child behind
         if proc.stdout is not None:
             try:
                 proc.stdout.close()

@@ -12,3 +12,26 @@ def test_two_sandboxes_on_free_ports_with_their_own_chain_ids():
         assert int(rpc(eth.url, "eth_blockNumber"), 16) == 3
         assert eth.revert(snap) and int(rpc(eth.url, "eth_blockNumber"), 16) == 0
     assert eth.url not in STARTED and not eth.healthy()
+
+
+def test_no_orphaned_chain_when_the_parent_is_killed(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    code = ("from arb.chain.anvil import Anvil\nimport time\n"
+            "a = Anvil(chain_id=4299).start()\nprint(a._proc.pid, flush=True)\ntime.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no cleanup code runs in the parent
+    parent.wait()
+    deadline = time.monotonic() + 5
+    alive = True
+    while time.monotonic() < deadline and alive:
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                alive = f.read().split()[2] != "Z"
+        except FileNotFoundError:
+            alive = False
+        time.sleep(0.05)
+    assert not alive, "anvil outlived the process that started it"
