@@ -175,8 +175,6 @@ class Engine:
                     self.emit_stats(now)
                     last_stats = now
                 self.writer.maybe_flush()
-            else:
-                stopped_by = "end_of_stream"
         finally:
             end = now or first
             settle = getattr(self.source, "settle", None)

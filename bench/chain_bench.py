@@ -60,8 +60,6 @@ def block_to_decision(data: Path, minutes: int = 4) -> dict:
         try:
             summary = engine.run()
             # Simulation latency: eth_call of execute() for the latest plans found on each chain.
-            from arb.market.source import MarketBatch
-
             for name, snap in stack.source.snapshots.items():
                 c = stack.executor._chains[name]
                 book = stack.detector.plans
@@ -76,7 +74,6 @@ def block_to_decision(data: Path, minutes: int = 4) -> dict:
                         except Exception:  # noqa: BLE001 - a route that no longer pays still costs a simulation
                             pass
                         sims.append((time.perf_counter() - t) * 1000)
-            del MarketBatch
         finally:
             writer.close()
             stack.close()
