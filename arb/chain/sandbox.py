@@ -47,7 +47,8 @@ class Sandbox:
 
     def __init__(self, manifest_path: str | Path | None = DEFAULT_MANIFEST, chains: Iterable[str] = tuple(CHAINS),
                  *, specs: dict[str, ChainSpec] | None = None, deployer_key: str = DEV_KEYS[0],
-                 log_dir: str | Path | None = None, parallel: bool = False) -> None:
+                 log_dir: str | Path | None = None, parallel: bool = False,
+                 anvil_args: tuple[str, ...] = ()) -> None:
         self.specs = specs or CHAINS
         self.names = tuple(chains)
         unknown = [n for n in self.names if n not in self.specs]
@@ -56,6 +57,7 @@ class Sandbox:
         self.manifest_path = Path(manifest_path) if manifest_path is not None else None
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.parallel = parallel
+        self.anvil_args = tuple(anvil_args)  # extra anvil flags, e.g. ("--timestamp", "...") for an early genesis
         self._key = deployer_key
         self.chains: dict[str, SandboxChain] = {}
         self.deployments: dict[str, Deployed] = {}
@@ -93,7 +95,7 @@ class Sandbox:
         log = self.log_dir / f"anvil-{name}.log" if self.log_dir else None
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
-        anvil = Anvil(chain_id=spec.chain_id, log_path=log)
+        anvil = Anvil(chain_id=spec.chain_id, log_path=log, extra_args=self.anvil_args)
         with self._lock:
             self._anvils.append(anvil)
         anvil.start()

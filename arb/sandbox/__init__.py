@@ -8,7 +8,7 @@ block by block on the sandbox chains (automine off, simulated 2022-12-13 time).
 """
 
 from arb.sandbox.driver import SIM_START, DriverParams, MarketDriver, ReferencePrices
-from arb.sandbox.source import SandboxSource, SimSandbox, sim_sandbox
+from arb.sandbox.source import SandboxSource, sim_sandbox
 
-__all__ = ["SIM_START", "DriverParams", "MarketDriver", "ReferencePrices", "SandboxSource", "SimSandbox",
+__all__ = ["SIM_START", "DriverParams", "MarketDriver", "ReferencePrices", "SandboxSource",
            "sim_sandbox"]

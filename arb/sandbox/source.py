@@ -39,10 +39,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from arb.chain.anvil import Anvil, rpc
-from arb.chain.client import Sender, account, make_web3
-from arb.chain.deploy import deploy_market
-from arb.chain.sandbox import Sandbox, SandboxChain
+from arb.chain.anvil import rpc
+from arb.chain.sandbox import Sandbox
 from arb.errors import FatalError
 from arb.market.dex import DexCollector
 from arb.market.lean import LeanBookSource, ReplayParams
@@ -53,32 +51,11 @@ DEFAULT_REPLAY = ReplayParams(levels=5, level_step_bps=Decimal("1"), depth_fract
                               half_spread_bps=Decimal("0.5"))  # the settings' defaults (REPLAY_*)
 
 
-class SimSandbox(Sandbox):
-    """A :class:`Sandbox` whose anvils start at ``genesis`` (``anvil --timestamp``), so that blocks can later carry
-    simulated 2022 timestamps. (Sandbox has no hook for anvil arguments, so this repeats its ``_start_chain``.)"""
-
-    def __init__(self, *args: Any, genesis: datetime = SIM_START - timedelta(days=1), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.genesis = genesis
-
-    def _start_chain(self, name: str) -> tuple[SandboxChain, Any]:
-        spec = self.specs[name]
-        log = self.log_dir / f"anvil-{name}.log" if self.log_dir else None
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-        anvil = Anvil(chain_id=spec.chain_id, log_path=log, extra_args=("--timestamp", str(int(
-            self.genesis.timestamp()))))
-        with self._lock:
-            self._anvils.append(anvil)
-        anvil.start()
-        w3 = make_web3(anvil.url)
-        deployed = deploy_market(Sender(w3, account(self._key)), spec)
-        return SandboxChain(anvil, w3, deployed.chain), deployed
-
-
-def sim_sandbox(manifest_path: str | Path | None = None, **kwargs: Any) -> SimSandbox:
-    """An unstarted sandbox for the simulation (genesis one day before 2022-12-13T00:00Z)."""
-    return SimSandbox(manifest_path, **kwargs)
+def sim_sandbox(manifest_path: str | Path | None = None, *, genesis: datetime = SIM_START - timedelta(days=1),
+                **kwargs: Any) -> Sandbox:
+    """An unstarted sandbox for the simulation: its anvils start at ``genesis`` (``anvil --timestamp``, one day
+    before 2022-12-13T00:00Z by default), so that blocks can later carry the simulated 2022 timestamps."""
+    return Sandbox(manifest_path, anvil_args=("--timestamp", str(int(genesis.timestamp()))), **kwargs)
 
 
 class SandboxSource:
