@@ -45,7 +45,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                    "execution_latency_ms")),
     ("Network", ("eth_rpc_url", "polygon_rpc_url")),
     ("On-chain and sandbox", ("priority_fee_gwei", "max_fee_gwei", "live_confirm_chain_ids", "sandbox_manifest_path",
-                              "sandbox_seed", "sandbox_compete_probability")),
+                              "chain_manifest_path", "sandbox_seed", "sandbox_compete_probability")),
     ("Market data and detection", ("cex_exchanges", "cex_symbols", "cex_trade_size_usd", "fee_overrides",
                                    "quote_usd_rates", "poll_interval", "decision_batch_size")),
     ("Replay", ("replay_levels", "replay_level_step_bps", "replay_depth_fraction", "replay_half_spread_bps")),

@@ -46,8 +46,9 @@ def _prefect_env() -> None:
 @app.command()
 def run(
     source: Annotated[
-        str, typer.Option(help="replay (a recorded day or recording file), sandbox (local chains + recorded CEX day) "
-                               "or ccxt (live public books)")
+        str, typer.Option(help="replay (a recorded day or recording file), sandbox (local chains + recorded CEX day), "
+                               "chain (the chains of CHAIN_MANIFEST_PATH at ETH_RPC_URL / POLYGON_RPC_URL; "
+                               "dry-run unless ENABLE_EXECUTION=true) or ccxt (live public books)")
     ] = "replay",
     data: Annotated[str | None, typer.Option(help="Replay data: a Lean minute-bar folder or a recording file.")] = None,
     speed: Annotated[str, typer.Option(help="Replay pace: max, realtime, or a factor such as 60x.")] = "max",

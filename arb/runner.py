@@ -89,8 +89,18 @@ def run(
         extra = {"ids": ids, "detectors": [stack.detector], "executors": {"flash_loan": stack.executor}}
         closers.append(stack.close)
         scope = settings.risk_scope if settings.risk_scope != "default" else f"sandbox:{run_id}"
+    elif source == "chain":
+        from arb.wiring_chain import build_chain_stack
+
+        ids = IdGen(run_id)
+        stack = build_chain_stack(settings, duration=dur, next_id=ids.maker("x"))
+        src = stack.source
+        extra = {"ids": ids, "detectors": [stack.detector], "executors": {"flash_loan": stack.executor}}
+        closers.append(stack.close)
+        scope = settings.risk_scope
     else:
-        raise wiring.BadInput("bad_source", f"--source must be replay, sandbox or ccxt; got {source!r}")
+        raise wiring.BadInput("bad_source", "--source must be replay, sandbox or ccxt, or chain "
+                                            f"(CHAIN_MANIFEST_PATH); got {source!r}")
 
     try:
         Path(settings.warehouse_path).parent.mkdir(parents=True, exist_ok=True)

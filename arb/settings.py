@@ -201,6 +201,7 @@ class Settings(BaseSettings):
     max_fee_gwei: Decimal = Decimal("200")
     live_confirm_chain_ids: str = ""
     sandbox_manifest_path: Path = Path("warehouse/sandbox-manifest.json")
+    chain_manifest_path: Path = Path("chains.json")
     sandbox_seed: int = 7
     sandbox_compete_probability: float = 0.15
 

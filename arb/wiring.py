@@ -175,10 +175,13 @@ def build_engine(
     executors: dict[str, Any] | None = None,
     **hooks: Any,
 ) -> Engine:
-    if settings.enable_execution:
+    if settings.enable_execution and settings.enable_cex_execution:
+        # Live flash loans are wired by arb.wiring_chain (and refused on unconfirmed chains by their executor); live
+        # CEX orders are not: with ENABLE_CEX_EXECUTION=false the decider rejects CEX opportunities instead.
         raise FatalError(
-            "ENABLE_EXECUTION=true: live CEX order routing is not available yet in this version; "
-            "set ENABLE_EXECUTION=false to run in dry-run (paper) mode"
+            "ENABLE_EXECUTION=true with ENABLE_CEX_EXECUTION=true: live CEX order routing is not available yet in "
+            "this version; set ENABLE_CEX_EXECUTION=false (live flash loans only) or ENABLE_EXECUTION=false to run "
+            "in dry-run (paper) mode"
         )
     from arb.warehouse.reader import load_route_stats
 

@@ -120,3 +120,112 @@ def build_sandbox_stack(settings: Settings, data: str | Path, *, duration: timed
         for c in reversed(closers):
             c()
         raise
+
+
+# Which settings variable gives the RPC URL of which manifest chain (real RPC URLs never live in the manifest).
+RPC_SETTINGS = {"ethereum": "eth_rpc_url", "polygon": "polygon_rpc_url"}
+
+
+def build_chain_stack(settings: Settings, *, duration: timedelta | None, next_id: Callable[[], str],
+                      clock: Callable[[], Any] | None = None, sleep: Callable[[float], None] | None = None
+                      ) -> ChainStack:
+    """The on-chain engine against chains given by configuration (CHAIN_MANIFEST_PATH + ETH_RPC_URL /
+    POLYGON_RPC_URL), not started by arb. Dry-run (ENABLE_EXECUTION=false) simulates with eth_call from the
+    executor's owner and needs no key; live needs PRIVATE_KEY = that owner, and the executor refuses a chain whose id
+    is not in LIVE_CONFIRM_CHAIN_IDS."""
+    import logging
+
+    from arb.chain.client import make_web3
+    from arb.chain.manifest import Manifest
+    from arb.detect.onchain import CexDexParams
+    from arb.errors import FatalError
+    from arb.execute.flashloan import redact_url
+    from arb.market.chain_source import ChainSource
+    from arb.wiring import fee_schedule
+
+    log = logging.getLogger("arb.run")
+    manifest = Manifest.read(settings.chain_manifest_path)
+    chosen: dict[str, tuple[str, ChainManifest]] = {}
+    for name, m in manifest.chains.items():
+        field_name = RPC_SETTINGS.get(name)
+        url = getattr(settings, field_name) if field_name else None
+        if not url:
+            log.warning("chain skipped: no RPC URL configured", extra={
+                "chain": name, "variable": field_name.upper() if field_name else None,
+                "hint": "only chains named ethereum (ETH_RPC_URL) and polygon (POLYGON_RPC_URL) can be watched"})
+            continue
+        chosen[name] = (url, m)
+    if not chosen:
+        raise FatalError(f"no chain of {settings.chain_manifest_path} has an RPC URL: set ETH_RPC_URL (chain "
+                         f"'ethereum') and/or POLYGON_RPC_URL (chain 'polygon'); the manifest has "
+                         f"{', '.join(manifest.chains) or 'no chains'}")
+    live = settings.enable_execution and settings.enable_flash_loans
+    tip = gwei(settings.priority_fee_gwei)
+    w3s: dict[str, Web3] = {}
+    markets: dict[str, ChainMarket] = {}
+    owners: dict[str, str] = {}
+    abi = load("ArbExecutor").abi
+    for name, (url, m) in chosen.items():
+        w3 = make_web3(url)
+        where = f"chain {name} ({redact_url(url)})"
+        try:
+            chain_id = w3.eth.chain_id
+        except Exception as e:  # noqa: BLE001 - report which chain, never the full URL
+            raise FatalError(f"{where}: the RPC endpoint does not answer ({type(e).__name__})") from None
+        if chain_id != m.chain_id:
+            raise FatalError(f"{where}: the node's chain id is {chain_id} but the manifest says {m.chain_id}")
+        if m.contracts.executor is None or m.contracts.flash_pool is None:
+            raise FatalError(f"{name}: the manifest needs contracts.flash_pool (the Aave V3 Pool) and "
+                             "contracts.executor (your ArbExecutor)")
+        if USD_SYMBOL not in m.tokens:
+            raise FatalError(f"{name}: the manifest needs a {USD_SYMBOL} token (profits are valued in USD)")
+        markets[name] = chain_market(m, w3, tip)
+        owners[name] = w3.eth.contract(address=m.contracts.executor, abi=abi).functions.owner().call()
+        w3s[name] = w3
+    owner_address = next(iter(owners.values()))
+    if len(set(owners.values())) > 1:
+        raise FatalError("the ArbExecutors of the configured chains have different owners: one PRIVATE_KEY signs for "
+                         "all of them")
+    owner = None
+    if live:
+        if settings.private_key is None:
+            raise FatalError("ENABLE_EXECUTION=true needs PRIVATE_KEY (the ArbExecutor's owner) to send flash loans")
+        owner = Account.from_key(settings.private_key.get_secret_value())
+        if owner.address != Web3.to_checksum_address(owner_address):
+            raise FatalError(f"PRIVATE_KEY signs for {owner.address}, but the ArbExecutor's owner is {owner_address}")
+
+    plans = PlanBook()
+    fees = fee_schedule(settings)
+    detector = OnchainDetector(markets, plans, cex_dex=CexDexParams(
+        trade_size_usd=settings.cex_trade_size_usd, fee=lambda v, s: fees.taker(v, s)[0],
+        quote_usd=settings.quote_usd_rates, max_age_ms=settings.max_data_age_ms))
+    kw: dict[str, Any] = {}
+    if clock is not None:
+        kw["clock"] = clock
+    if sleep is not None:
+        kw["sleep"] = sleep
+    source = ChainSource(chosen, poll_interval=settings.poll_interval, duration=duration, **kw)
+    closers: list[Callable[[], None]] = [source.close]
+
+    def to_usd(chain: str, token: str | None, units: int) -> Decimal:
+        snap = source.snapshots.get(chain)
+        if snap is None:
+            return Decimal(0)
+        m = markets[chain]
+        price = _spot_in_usd(list(snap.pools.values()), token or m.native, m.usd)
+        return Decimal(0) if price is None else Decimal(units) * price / Decimal(10) ** m.decimals[m.usd]
+
+    try:
+        executor = FlashLoanExecutor(
+            w3s=w3s, contracts={n: m.contracts.executor for n, (_, m) in chosen.items()},
+            owner=owner, owner_address=owner_address,
+            fees=FeePolicy(priority_fee_wei=tip, cap_wei=gwei(settings.max_fee_gwei)),
+            live=live,  # refused on a chain this process did not start unless LIVE_CONFIRM_CHAIN_IDS lists it
+            receipt_timeout=60.0, next_id=next_id, to_usd=to_usd, planner=plans,
+            confirm_chain_ids=settings.confirmed_chain_ids,
+        )
+    except BaseException:
+        source.close()
+        raise
+    closers.append(executor.close)
+    return ChainStack(source=source, detector=detector, executor=executor, markets=markets, closers=closers)

@@ -171,13 +171,14 @@ class FlashLoanExecutor:
     """Executor protocol (:class:`arb.execute.base.Executor`) for ``flash_loan`` opportunities. See the module doc."""
 
     def __init__(
-        self, *, w3s: Mapping[str, Web3], contracts: Mapping[str, str], owner: LocalAccount,
+        self, *, w3s: Mapping[str, Web3], contracts: Mapping[str, str], owner: LocalAccount | None,
         fees: FeePolicy | Mapping[str, FeePolicy], live: bool, receipt_timeout: float,
         next_id: Callable[[], str], to_usd: UsdConverter, planner: Callable[[Opportunity], FlashPlan] | None = None,
         nonces: Mapping[str, NonceManager] | None = None, clock: Callable[[], float] = time.monotonic,
         confirm_chain_ids: frozenset[int] | set[int] = frozenset(), max_replacements: int = 2,
         cancel_when_stuck: bool = True, max_workers: int = 4, gas_margin: float = 1.2, gas_per_hop: int = 50_000,
         default_gas_limit: int = 1_500_000, simulate_first: bool = True, sim_block: str = "pending",
+        owner_address: str | None = None,
     ) -> None:
         """``sim_block``: the block the simulation and the gas estimate run against. "pending" (default) is the block
         the transaction will land in: its timestamp matters (a UniswapV2 pair's first swap in a new block writes its
@@ -185,7 +186,9 @@ class FlashLoanExecutor:
         Gas limit = estimate x ``gas_margin`` + ``gas_per_hop`` x hops: the estimate is made against the current
         second, while the tx lands in a later block (unused gas is not paid; an out-of-gas revert is).
         ``simulate_first=False`` skips the eth_call + estimate_gas step (FOR TESTS ONLY: it sends transactions that
-        a simulation would have stopped; the gas limit is then the plan's ``gas_estimate`` or ``default_gas_limit``)."""
+        a simulation would have stopped; the gas limit is then the plan's ``gas_estimate`` or ``default_gas_limit``).
+        ``owner=None`` (dry-run only: nothing is signed) needs ``owner_address``, the address the simulations run
+        from (the ArbExecutor's ``owner()``); live mode requires the owner's LocalAccount."""
         self.live = live
         self.receipt_timeout = receipt_timeout
         self.next_id, self.to_usd, self.planner, self.clock = next_id, to_usd, planner, clock
@@ -193,15 +196,21 @@ class FlashLoanExecutor:
         self.max_replacements, self.cancel_when_stuck = max_replacements, cancel_when_stuck
         self.gas_margin, self.default_gas_limit, self.simulate_first = gas_margin, default_gas_limit, simulate_first
         self.sim_block, self.gas_per_hop = sim_block, gas_per_hop
+        if owner is None and (live or owner_address is None):
+            raise FatalError("live flash-loan execution needs the owner's key (PRIVATE_KEY)" if live else
+                             "FlashLoanExecutor needs owner or owner_address")
+        if owner is not None and owner_address is not None and owner.address != Web3.to_checksum_address(
+                owner_address):
+            raise FatalError(f"the key given signs for {owner.address}, not for the owner {owner_address}")
         self._owner = owner  # signs; never logged, stored or printed
-        self.owner_address = owner.address
+        self.owner_address = owner.address if owner is not None else Web3.to_checksum_address(owner_address)
         abi = load("ArbExecutor").abi
         self._chains: dict[str, _Chain] = {}
         for name, w3 in w3s.items():
             if name not in contracts:
                 raise FatalError(f"no ArbExecutor address configured for chain {name}")
             policy = fees if isinstance(fees, FeePolicy) else fees[name]
-            nm = (nonces or {}).get(name) or NonceManager(w3, owner.address)
+            nm = (nonces or {}).get(name) or NonceManager(w3, self.owner_address)
             self._chains[name] = _Chain(name, w3, w3.eth.chain_id, getattr(w3.provider, "endpoint_uri", None),
                                         w3.eth.contract(address=Web3.to_checksum_address(contracts[name]), abi=abi),
                                         nm, policy)
@@ -344,6 +353,8 @@ class FlashLoanExecutor:
         return self._send_and_wait(job, c, tx, fees)
 
     def _sign_send(self, c: _Chain, tx: dict) -> str:
+        if self._owner is None:
+            raise FatalError("no signing key: this executor was built for dry-run")
         signed = self._owner.sign_transaction(tx)
         return _hex(c.w3.eth.send_raw_transaction(signed.raw_transaction))
 
