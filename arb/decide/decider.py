@@ -129,6 +129,7 @@ class Decider:
                     decided_at=now,
                     size=opp.size if action is Action.EXECUTE else Decimal(0),
                     features=score.features,
+                    feature_version=score.feature_version,
                 )
             )
         return decisions

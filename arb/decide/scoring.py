@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from arb.decide.features import FEATURE_VERSION, features
 from arb.decide.history import PRIOR_SUCCESS, RouteStats
 from arb.domain import Opportunity
 
@@ -51,6 +52,7 @@ class Score:
     weights: dict[str, float]
     model_version: str | None = None
     features: tuple[float, ...] = ()
+    feature_version: str | None = None  # arb.decide.features.FEATURE_VERSION when ``features`` is that vector
 
 
 class Scorer(Protocol):
@@ -101,4 +103,11 @@ class HeuristicScorer:
         w = {k: float(self.weights.get(k, 0.0)) for k in f}
         total = sum(w.values())
         conf = sum(f[k] * w[k] for k in f) / total if total > 0 else 0.0
-        return Score(confidence=_clip(conf), factors=f, weights=w, model_version=None)
+        return Score(
+            confidence=_clip(conf),
+            factors=f,
+            weights=w,
+            model_version=None,
+            features=features(opp, ctx),
+            feature_version=FEATURE_VERSION,
+        )

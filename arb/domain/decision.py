@@ -29,7 +29,8 @@ class Decision(Frozen):
     model_version: str | None = None
     decided_at: datetime
     size: Decimal  # base units approved (0 when not executed)
-    features: tuple[float, ...] = ()
+    features: tuple[float, ...] = ()  # the model input at decision time (see arb.decide.features)
+    feature_version: str | None = None  # names/order/transforms of ``features``, e.g. "f16.v1"
 
     @property
     def executes(self) -> bool:

@@ -100,6 +100,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 fee_rate_buy DECIMAL(38,18),
                 fee_rate_sell DECIMAL(38,18),
                 features DOUBLE[],
+                feature_version VARCHAR,
                 gas_wei HUGEINT,
                 gross_profit_wei HUGEINT,
                 net_profit_wei HUGEINT
