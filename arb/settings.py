@@ -518,7 +518,9 @@ class Settings(BaseSettings):
         if self.enable_execution:
             w.append("ENABLE_EXECUTION=true: LIVE execution is ON. Real orders and transactions will be sent.")
         else:
-            w.append("ENABLE_EXECUTION=false: dry-run. Executions are simulated (paper) and nothing is sent.")
+            w.append("ENABLE_EXECUTION=false: dry-run. Executions on real venues and chains are simulated (paper "
+                     "fills, eth_call) and nothing is sent; only `--source sandbox` sends, to the local chains arb "
+                     "starts.")
         if m.overridden:
             w.append(f"AI_MODE={m.name} preset overridden by: {', '.join(m.overridden)}")
         if self.ai_mode == "aggressive":
