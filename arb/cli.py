@@ -209,6 +209,44 @@ def export_recording(
     typer.echo(f"wrote {n.books} books in {n.batches} batches to {out}")
 
 
+@app.command()
+def train(
+    from_path: Annotated[Path | None, typer.Option("--from", help="Pre-train from an execution history file "
+                                                   "(.parquet, .csv or .duckdb; pickle is refused). Default: "
+                                                   "retrain from every execution in the warehouse.")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="Warehouse file (default: WAREHOUSE_PATH).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, "
+                                                     "else sqlite:///mlruns/mlflow.db).")] = None,
+    min_samples: Annotated[int, typer.Option(help="Skip training below this many executions.")] = 200,
+    holdout: Annotated[float, typer.Option(help="The most recent fraction (or count, if >= 1) held out.")] = 0.2,
+    force: Annotated[bool, typer.Option("--force", help="Train even if this data was already trained on.")] = False,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Train the execution-success model, log it to MLflow, and promote it to `champion` only if it beats the champion
+    on the same held-out window (otherwise it becomes `challenger`)."""
+    from arb.errors import ArbError
+    from arb.ml.dataset import refuse_pickle
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlruns/mlflow.db"
+    hold = int(holdout) if holdout >= 1 else holdout
+    try:
+        if from_path is not None:
+            refuse_pickle(from_path)
+            from arb.ml.train import train_from_file
+
+            result = train_from_file(from_path, uri, min_samples=min_samples, holdout=hold, force=force)
+        else:
+            from arb.ml.train import retrain
+
+            path = warehouse or _load(env_file, profile).warehouse_path
+            result = retrain(path, uri, min_samples=min_samples, holdout=hold, force=force)
+    except (ArbError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
 
