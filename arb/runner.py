@@ -116,7 +116,7 @@ def run(
         writer.start_run(
             run_id=run_id, started_at=datetime.now(UTC), source=f"{source}:{data}" if data else source,
             ai_mode=settings.ai_mode, profile=profile, dry_run=not settings.enable_execution, risk_scope=scope,
-            settings_json=json.dumps(settings.redacted(), sort_keys=True), ml_enabled=False,
+            settings_json=json.dumps(settings.redacted(), sort_keys=True), ml_enabled=settings.enable_ml_scoring,
         )
         bar = _progress(src.total_batches, source) if progress else None
         hooks: dict[str, Any] = {}

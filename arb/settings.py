@@ -196,6 +196,11 @@ class Settings(BaseSettings):
     stats_interval_seconds: float = 60.0
     risk_scope: str = "default"
 
+    # === ML model (MLflow registry) and retraining; used when ENABLE_ML_SCORING=true ===
+    mlflow_tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    retrain_every_executions: int = Field(default=25, ge=1)
+    model_reload_seconds: float = Field(default=30.0, ge=0)
+
     # === On-chain execution (flash loans) and the sandbox chains ===
     priority_fee_gwei: Decimal = Decimal("1.5")
     max_fee_gwei: Decimal = Decimal("200")

@@ -160,6 +160,58 @@ def restore_risk_state(settings: Settings, scope: str, day: date) -> RiskState |
                      loss_usd=row.loss_usd, stopped_reason=row.stopped_reason)
 
 
+def _chain(*fns: Any) -> Any:
+    def hook(ex: Any) -> None:
+        for f in fns:
+            f(ex)
+
+    return hook
+
+
+def alert_sink(writer: Any, run_id: str, level: str = "warning") -> Any:
+    """``alert(kind, message)`` -> a warehouse alert row (wall-clock time) for this run."""
+
+    def alert(kind: str, message: str) -> None:
+        writer.add_alert(at=datetime.now(UTC), level=level, kind=kind, message=message, run_id=run_id)
+
+    return alert
+
+
+def build_scorer(settings: Settings, *, writer: Any, run_id: str) -> tuple[Any, Any]:
+    """The decider's scorer and the retrain ``on_execution`` hook (or None).
+
+    ENABLE_ML_SCORING=false: ``HeuristicScorer()``, no hook. True: ``MLScorer`` over the heuristic with the MLflow
+    champion loader (no champion yet: the heuristic path, ``model_version`` none; the alias is re-checked every
+    MODEL_RELOAD_SECONDS of wall time), and, when no Prefect server is configured (PREFECT_API_URL unset: the
+    Prefect deployment schedules retraining then), a ``RetrainTrigger`` retraining after every
+    RETRAIN_EVERY_EXECUTIONS executions in a background thread. Neither imports mlflow or sklearn until a champion
+    exists or a retrain starts.
+    """
+    import os
+    import time
+
+    heuristic = HeuristicScorer()
+    if not settings.enable_ml_scoring:
+        return heuristic, None
+    from arb.ml.scorer import MlflowChampionLoader, MLScorer
+    from arb.ml.trigger import RetrainTrigger
+
+    uri = settings.mlflow_tracking_uri
+    alert = alert_sink(writer, run_id)
+    scorer = MLScorer(heuristic, MlflowChampionLoader(uri), reload_seconds=settings.model_reload_seconds,
+                      clock=time.monotonic, alert=alert)
+    if os.environ.get("PREFECT_API_URL"):
+        return scorer, None
+    warehouse = settings.warehouse_path
+
+    def retrain() -> Any:
+        from arb.ml.train import retrain as run_retrain
+
+        return run_retrain(warehouse, uri)
+
+    return scorer, RetrainTrigger(retrain, every=settings.retrain_every_executions, alert=alert)
+
+
 def build_engine(
     settings: Settings,
     *,
@@ -202,7 +254,11 @@ def build_engine(
     risk = RiskManager(risk_limits(settings), RiskState(scope=risk_scope, day=date.min),
                        KillSwitch(settings.kill_switch_file),
                        restore=lambda scope, day: restore_risk_state(settings, scope, day))
-    decider = Decider(scorer=HeuristicScorer(), thresholds=thresholds(settings), risk=risk, next_id=ids.maker("d"))
+    scorer, retrain_hook = build_scorer(settings, writer=writer, run_id=run_id)
+    if retrain_hook is not None:
+        user_hook = hooks.pop("on_execution", None)
+        hooks["on_execution"] = retrain_hook if user_hook is None else _chain(user_hook, retrain_hook)
+    decider = Decider(scorer=scorer, thresholds=thresholds(settings), risk=risk, next_id=ids.maker("d"))
     paper = PaperCexExecutor(
         latency_ms=settings.execution_latency_ms,
         slippage_tolerance_bps=settings.slippage_tolerance_bps,
@@ -232,7 +288,7 @@ def build_engine(
             duration=duration,
         ),
         route_stats=route_stats,
-        ml_enabled=False,
+        ml_enabled=settings.enable_ml_scoring,
         detectors=detectors,
         **hooks,
     )
