@@ -51,7 +51,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Replay", ("replay_levels", "replay_level_step_bps", "replay_depth_fraction", "replay_half_spread_bps")),
     ("Storage and logs", ("warehouse_path", "warehouse_flush_seconds", "warehouse_flush_rows", "log_path",
                           "log_level", "stats_interval_seconds")),
-    ("ML model and retraining", ("mlflow_tracking_uri", "retrain_every_executions", "model_reload_seconds")),
+    ("ML model and retraining", ("mlflow_tracking_uri", "retrain_every_executions", "model_reload_seconds",
+                                "retrain_min_samples")),
 )
 PRESET_LABELS = {
     "min_confidence": "min confidence",

@@ -200,6 +200,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "sqlite:///mlruns/mlflow.db"
     retrain_every_executions: int = Field(default=25, ge=1)
     model_reload_seconds: float = Field(default=30.0, ge=0)
+    retrain_min_samples: int = Field(default=200, ge=20)
 
     # === On-chain execution (flash loans) and the sandbox chains ===
     priority_fee_gwei: Decimal = Decimal("1.5")
