@@ -88,10 +88,11 @@ class Decider:
         routes: Mapping[str, RouteStats],
     ) -> list[Decision]:
         t = self.thresholds
-        scored: list[tuple[Opportunity, Score]] = []
-        for o in opps:
-            ctx = ScoreContext(vol_bps=vol_bps(o), route=routes.get(o.route_id), min_edge_bps=t.min_edge_bps)
-            scored.append((o, self.scorer.score(o, ctx)))
+        items = [(o, ScoreContext(vol_bps=vol_bps(o), route=routes.get(o.route_id), min_edge_bps=t.min_edge_bps))
+                 for o in opps]
+        many = getattr(self.scorer, "score_many", None)  # a batch-capable scorer scores the batch in one call
+        scores = many(items) if many is not None else [self.scorer.score(o, c) for o, c in items]
+        scored: list[tuple[Opportunity, Score]] = list(zip(opps, scores, strict=True))
         # Best first: expected value, then net edge, then id for a deterministic order.
         scored.sort(key=lambda p: (-(p[1].confidence * float(p[0].net_profit)), -p[0].edge_bps, p[0].id))
 

@@ -223,3 +223,28 @@ def test_trigger_failure_is_alerted_not_raised():
 def test_trigger_rejects_bad_every():
     with pytest.raises(ValueError):
         RetrainTrigger(lambda: None, every=0)
+
+
+class BatchModel:
+    """p rises with the first feature (net edge bps); counts predict_proba calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.outcome_stats = None
+
+    def predict_proba(self, X):
+        self.calls += 1
+        return [[1 - min(1.0, max(0.0, row[0] / 100)), min(1.0, max(0.0, row[0] / 100))] for row in X]
+
+
+def test_a_batch_is_scored_with_one_predict_call_and_equals_single_scores():
+    model = BatchModel()
+    s, alerts = make(FakeLoader((4, model)))
+    items = [(opp(edge=e), CTX) for e in (5.0, 12.0, 40.0)]
+    batch = s.score_many(items)
+    assert model.calls == 1 and len(batch) == 3 and alerts == []
+    singles = [s.score(o, c) for o, c in items]
+    assert model.calls == 4
+    assert [b.confidence for b in batch] == [x.confidence for x in singles]
+    assert [b.factors["ml_success"] for b in batch] == pytest.approx([0.05, 0.12, 0.40])
+    assert all(b.model_version == "arb-success-predictor/v4" for b in batch)
