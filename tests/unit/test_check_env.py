@@ -14,11 +14,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from arb import logs
 from arb.check_env import GROUPS, check_env
 from arb.settings import PRESET_VARIABLES, Settings
+from tests.unit.settings_isolation import FIELDS, clear_settings_env, isolated  # noqa: F401
 
-FIELDS = {name.upper() for name in Settings.model_fields}
 REPO = Path(__file__).resolve().parents[2]
 ARB = REPO / ".venv" / "bin" / "arb"
 VALID_KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -30,21 +29,6 @@ LIVE = {
     "0x8d2DF8b754154A3c16338353Ad9f7875B210D9B0", "ETH_RPC_URL": f"https://eth-mainnet.example.com/v2/{PROVIDER_KEY}",
     "KRAKEN_API_KEY": KRAKEN_KEY, "KRAKEN_API_SECRET": KRAKEN_SECRET,
 }
-
-
-def clear_settings_env(mp: pytest.MonkeyPatch) -> None:
-    for k in list(os.environ):
-        if k.upper() in FIELDS:
-            mp.delenv(k)
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(tmp_path)
-    clear_settings_env(monkeypatch)
-    logs.clear_secrets()
-    yield
-    logs.clear_secrets()
 
 
 def run(env_files: tuple[Path, ...] | None = ()) -> tuple[int, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -15,10 +14,10 @@ from hypothesis import strategies as st
 from arb import logs
 from arb.errors import ConfigError
 from arb.settings import PRESETS, SECRET_FIELDS, Settings, load_settings
+from tests.unit.settings_isolation import FIELDS, clear_settings_env, isolated  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO / ".env.example"
-FIELDS = {name.upper() for name in Settings.model_fields}
 DESIGN_ORDER = [
     "AI_MODE", "ENABLE_EXECUTION", "ENABLE_PROFIT_MAXIMIZATION", "CURRENT_CAPITAL_ETH", "TARGET_CAPITAL_ETH",
     "AI_MIN_CONFIDENCE", "FLASH_LOAN_MIN_PROFIT_ETH", "CEX_MIN_PROFIT_USD", "ENABLE_FLASH_LOANS",
@@ -32,22 +31,6 @@ LIVE_FLASH = {
     "ENABLE_EXECUTION": "true", "ENABLE_CEX_EXECUTION": "false", "PRIVATE_KEY": VALID_KEY,
     "ARB_CONTRACT_ADDRESS": CHECKSUMMED, "ETH_RPC_URL": "http://127.0.0.1:8545",
 }
-
-
-def clear_settings_env(mp: pytest.MonkeyPatch) -> None:
-    for k in list(os.environ):
-        if k.upper() in FIELDS:
-            mp.delenv(k)
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """No developer .env, no settings variables from the real environment, no secrets left registered."""
-    monkeypatch.chdir(tmp_path)
-    clear_settings_env(monkeypatch)
-    logs.clear_secrets()
-    yield
-    logs.clear_secrets()
 
 
 def set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
