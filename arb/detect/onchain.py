@@ -222,15 +222,15 @@ class OnchainDetector:
     def cycles(self, snap: ChainSnapshot, m: ChainMarket, now: datetime, next_id: Callable[[], str]
                ) -> list[Opportunity]:
         pools = dict(snap.pools)
-        all_pools = list(pools.values())
         gas_price = snap.base_fee_wei + m.priority_fee_wei
-        native_usd = _spot_in_usd(all_pools, m.native, m.usd)
+        prices = self._prices(snap, m)  # once per snapshot, not once per cycle
+        native_usd = prices.get(m.native)
         found: list[Opportunity] = []
         for asset, combo in self._enumerate(m, pools):
             route = make_route([pools[a] for a in combo], asset)
             if not self._probe(route, asset):
                 continue
-            asset_usd = _spot_in_usd(all_pools, asset, m.usd)
+            asset_usd = prices.get(asset)
             if asset_usd is None or native_usd is None:
                 continue
             gas_units = GAS_BASE + sum(GAS_PER_HOP[_key(h.pool)] for h in route)
@@ -240,8 +240,7 @@ class OnchainDetector:
             opt = self._optimise(route, asset, m.premium_bps, gas_in_asset)
             if opt.amount_in <= 0:
                 continue
-            opp = self._opportunity(snap, m, route, asset, opt, gas_wei, gas_units, asset_usd, native_usd, now,
-                                    next_id())
+            opp = self._opportunity(snap, m, route, asset, opt, gas_wei, prices, now, next_id())
             found.append(opp)
             hops = tuple(Hop(kind=0 if _key(h.pool) == "v2" else 1, pool=h.pool.address, token_in=h.token_in,
                              token_out=h.token_out, fee=getattr(h.pool, "fee_bps", 0) if _key(h.pool) == "v2" else 0)
@@ -272,9 +271,10 @@ class OnchainDetector:
             return Optimum(0, 0)
 
     def _opportunity(self, snap: ChainSnapshot, m: ChainMarket, route: Sequence[AmmHop], asset: str, opt: Optimum,
-                     gas_wei: int, gas_units: int, asset_usd: Decimal, native_usd: Decimal, now: datetime,
-                     opp_id: str) -> Opportunity:
+                     gas_wei: int, prices: Mapping[str, Decimal | None], now: datetime, opp_id: str) -> Opportunity:
         sym = m.symbols
+        asset_usd, native_usd = prices[asset], prices[m.native]
+        assert asset_usd is not None and native_usd is not None
         dec = m.decimals[asset]
         unit = Decimal(10) ** dec
         gross_wei = opt.amount_out - opt.amount_in
@@ -289,8 +289,7 @@ class OnchainDetector:
         for h in route:
             path += [m.venues.get(h.pool.address, h.pool.address[:10]), sym[h.token_out]]
         tokens = [sym[h.token_in] for h in route]
-        all_pools = list(snap.pools.values())
-        depth = min(self._depth_usd(h, all_pools, m.usd) for h in route)
+        depth = min(self._depth_usd(h, prices) for h in route)
         return Opportunity(
             id=opp_id, kind="flash_loan", route_id=f"{m.name}:" + ">".join(path),
             symbol="/".join(tokens), sell_symbol="/".join(tokens),
@@ -306,9 +305,15 @@ class OnchainDetector:
             gas_wei=gas_wei, gross_profit_wei=gross_wei, net_profit_wei=opt.profit,
         )
 
-    def _depth_usd(self, hop: AmmHop, pools: Sequence[V2Pool | V3Pool], usd: str) -> Decimal:
+    @staticmethod
+    def _prices(snap: ChainSnapshot, m: ChainMarket) -> dict[str, Decimal | None]:
+        """Every token's mid price in USD base units per token base unit, from this snapshot's pools."""
+        pools = list(snap.pools.values())
+        return {token: _spot_in_usd(pools, token, m.usd) for token in m.symbols}
+
+    def _depth_usd(self, hop: AmmHop, prices: Mapping[str, Decimal | None]) -> Decimal:
         """Twice the (virtual, for V3) reserve of the hop's input token, in USD: the pool's depth."""
-        price = _spot_in_usd(pools, hop.token_in, usd)
+        price = prices.get(hop.token_in)
         if price is None:
             return Decimal(0)
         value = Decimal(2 * _reserve_of(hop.pool, hop.token_in)) * price / Decimal(10) ** self.usd_decimals
