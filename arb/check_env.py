@@ -53,6 +53,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                           "log_level", "stats_interval_seconds")),
     ("ML model and retraining", ("mlflow_tracking_uri", "retrain_every_executions", "model_reload_seconds",
                                 "retrain_min_samples")),
+    ("Operations and alerts", (
+        "api_host", "api_port", "api_token", "stack_prefect_port", "stack_mlflow_port", "reports_dir",
+        "alert_min_win_rate", "alert_max_gas_share", "alert_min_success_rate", "alert_max_drawdown",
+        "alert_daily_loss_used", "alert_min_executions")),
 )
 PRESET_LABELS = {
     "min_confidence": "min confidence",

@@ -56,6 +56,7 @@ SECRET_FIELDS = (
     "kraken_api_secret",
     "alpaca_api_key",
     "alpaca_api_secret",
+    "api_token",
 )
 # RPC URLs usually carry a provider API key in their path (.../v2/<key>): shown only as scheme://host/<redacted>.
 URL_FIELDS = ("eth_rpc_url", "polygon_rpc_url")
@@ -210,6 +211,20 @@ class Settings(BaseSettings):
     chain_manifest_path: Path = Path("chains.json")
     sandbox_seed: int = 7
     sandbox_compete_probability: float = 0.15
+
+    # === Operations: the local stack (`arb sandbox up`), the dashboard API, reports and alerts ===
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_token: SecretStr | None = None
+    stack_prefect_port: int = Field(default=4200, ge=1, le=65535)
+    stack_mlflow_port: int = Field(default=5000, ge=1, le=65535)
+    reports_dir: Path = Path("reports")
+    alert_min_win_rate: float = Field(default=0.45, ge=0, le=1)
+    alert_max_gas_share: float = Field(default=0.30, ge=0)
+    alert_min_success_rate: float = Field(default=0.70, ge=0, le=1)
+    alert_max_drawdown: float = Field(default=0.20, ge=0, le=1)
+    alert_daily_loss_used: float = Field(default=0.80, ge=0, le=1)
+    alert_min_executions: int = Field(default=10, ge=1)
 
     # ---- field checks: each message names what to do. Messages of secret fields never interpolate the value. ----
     @field_validator(*_OPTIONAL_FIELDS, mode="before")
@@ -367,7 +382,7 @@ class Settings(BaseSettings):
             raise ValueError("is not a valid secp256k1 private key (out of range); the value is not shown")
         return v
 
-    @field_validator("kraken_api_key", "kraken_api_secret", "alpaca_api_key", "alpaca_api_secret")
+    @field_validator("kraken_api_key", "kraken_api_secret", "alpaca_api_key", "alpaca_api_secret", "api_token")
     @classmethod
     def _api(cls, v: SecretStr | None) -> SecretStr | None:
         if v is None or v.get_secret_value() == "":
