@@ -112,6 +112,7 @@ class Engine:
         on_batch: Callable[[int, MarketBatch], None] | None = None,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
         on_execution: Callable[[Execution], None] | None = None,
+        reset_watcher: Any = None,
         sleep: Callable[[float], Any] | None = None,
     ) -> None:
         self.run_id = run_id
@@ -136,6 +137,7 @@ class Engine:
         self.on_batch = on_batch
         self.on_stats = on_stats
         self.on_execution = on_execution
+        self.reset_watcher = reset_watcher  # arb.risk.reset.ResetWatcher: daily-limit resets from other processes
         self.sleep = sleep
         self.c = Counters()
         self.queue: list[Opportunity] = []
@@ -193,6 +195,8 @@ class Engine:
         c.batches += 1
         c.books += len(batch.books)
         self.decider.risk.roll_day(now)
+        if self.reset_watcher is not None and self.reset_watcher.poll(now):
+            self._persist_limits(now)
         valid = self.state.apply(batch, now, self.config.max_data_age_ms)
         touched: set[tuple[str, str]] = set()
         for b in valid:

@@ -258,6 +258,10 @@ def build_engine(
     if retrain_hook is not None:
         user_hook = hooks.pop("on_execution", None)
         hooks["on_execution"] = retrain_hook if user_hook is None else _chain(user_hook, retrain_hook)
+    from arb.risk.reset import ResetWatcher
+    from arb.warehouse.resets import latest_reset
+
+    hooks.setdefault("reset_watcher", ResetWatcher(lambda: latest_reset(settings.warehouse_path, risk_scope), risk))
     decider = Decider(scorer=scorer, thresholds=thresholds(settings), risk=risk, next_id=ids.maker("d"))
     paper = PaperCexExecutor(
         latency_ms=settings.execution_latency_ms,

@@ -175,6 +175,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "limit_resets: the audited record of every daily-limit reset (the midnight flow, or by hand)",
+        (
+            """
+            CREATE TABLE limit_resets (
+                reset_id VARCHAR PRIMARY KEY,
+                requested_at TIMESTAMPTZ NOT NULL,
+                scope VARCHAR NOT NULL,  -- the risk scope reset, or '*' (every scope, including running engines)
+                day DATE,  -- the daily_limits day that was reset (NULL: the scope had no row yet)
+                reason VARCHAR,
+                requested_by VARCHAR,  -- e.g. prefect flow run <id>, or cli
+                prev_executions INTEGER,
+                prev_profit_usd DECIMAL(38,18),
+                prev_loss_usd DECIMAL(38,18),
+                prev_stopped_reason VARCHAR
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
