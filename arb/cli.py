@@ -247,6 +247,107 @@ def train(
     typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
 
 
+@app.command()
+def report(
+    period: Annotated[str, typer.Option(help="hourly (last 60 min), daily (last 24 h) or all.")] = "hourly",
+    prefect: Annotated[bool, typer.Option("--prefect/--no-prefect", help="Run as a Prefect flow run and publish "
+                                          "the summary and tables as artifacts, or as plain Python.")] = False,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Write the HTML report (PnL, win rate, rejection reasons, model versions, plots) under REPORTS_DIR and print its
+    markdown summary. Read-only on the warehouse: safe while a run writes."""
+    from datetime import UTC, datetime
+
+    from arb.errors import ArbError
+
+    settings = _load(env_file, profile)
+    try:
+        if prefect:
+            _prefect_env()
+            flow = _load_flow("report.py", "report")
+            typer.echo(json.dumps(flow(period=period, profile=profile, env_file=env_file), indent=2, default=str))
+        else:
+            from arb.report import make_report
+
+            typer.echo(make_report(settings, period, datetime.now(UTC)).markdown)
+    except ArbError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: API_HOST, 127.0.0.1). A non-loopback "
+                                             "address needs API_TOKEN.")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default: API_PORT, 8080; 0: any free "
+                                             "port, printed).")] = None,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Serve the dashboard API (/api/ai/..., read-only over the warehouse) and a status page at /."""
+    settings = _load(env_file, profile)
+    from arb.logs import setup_logging
+
+    setup_logging(settings.log_path, settings.log_level)
+    from arb.api.app import serve
+    from arb.errors import ArbError
+
+    try:
+        serve(settings, host=host, port=port,
+              announce=lambda url: typer.echo(f"dashboard API on {url} (status page at /, schema at /openapi.json); "
+                                              "Ctrl+C to stop", err=True))
+    except ArbError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+sandbox_app = typer.Typer(no_args_is_help=True, help="The whole local stack: sandbox chains, Prefect server and "
+                          "worker, MLflow server, dashboard API.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    duration: Annotated[str | None, typer.Option(help="Simulated time for the continuous run it starts (e.g. 30m); "
+                                                  "default: the deployment's (30m). 'none' runs until stopped.")] = None,
+    run: Annotated[bool, typer.Option("--run/--no-run", help="Start a detect-and-execute/continuous run once the "
+                                      "stack is up.")] = True,
+    env_file: EnvFile = ".env",
+    profile: Profile = None,
+) -> None:
+    """Bring up the whole stack in the foreground, print its URLs and a live stats line; Ctrl+C stops all of it.
+
+    Ports: STACK_PREFECT_PORT (4200), STACK_MLFLOW_PORT (5000), API_PORT (8080)."""
+    settings = _load(env_file, profile)
+    from arb.logs import setup_logging
+    from arb.stack.supervisor import StackConfig, up
+
+    setup_logging(settings.log_path, settings.log_level)
+    params = {} if duration is None else {"duration": None if duration.lower() == "none" else duration}
+    cfg = StackConfig.from_settings(settings, run_continuous=run, run_parameters=params, env_file=env_file)
+    os.chdir(REPO_ROOT)
+    raise typer.Exit(up(cfg))
+
+
+@sandbox_app.command("down")
+def sandbox_down() -> None:
+    """Stop a stack started by `arb sandbox up` elsewhere (e.g. in the background), and everything it started."""
+    from arb.stack.supervisor import down
+
+    typer.echo(down())
+
+
+@sandbox_app.command("env")
+def sandbox_env(env_file: EnvFile = ".env", profile: Profile = None) -> None:
+    """Print the exports that point `prefect` and `mlflow` at the running stack: eval "$(arb sandbox env)"."""
+    settings = _load(env_file, profile)
+    typer.echo(f"export PREFECT_API_URL=http://127.0.0.1:{settings.stack_prefect_port}/api")
+    typer.echo(f"export PREFECT_HOME={REPO_ROOT / '.prefect'}")
+    typer.echo(f"# MLflow UI: http://127.0.0.1:{settings.stack_mlflow_port}   dashboard API: http://{settings.api_host}:{settings.api_port}")
+    typer.echo(f"export PATH={REPO_ROOT / '.venv' / 'bin'}:$PATH")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
 

@@ -73,7 +73,7 @@ _KEY_LIKE = re.compile(r"^(0x)?[0-9A-Za-z+/=_-]{32,}$")  # long token-like input
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _OPTIONAL_FIELDS = (
     "ai_min_confidence", "kelly_fraction", "max_leverage", "min_edge_bps", "ruin_tolerance", "max_position_pct",
-    "eth_rpc_url", "polygon_rpc_url", "arb_contract_address", *SECRET_FIELDS,
+    "eth_rpc_url", "polygon_rpc_url", "arb_contract_address", "sandbox_state_path", *SECRET_FIELDS,
 )
 
 
@@ -208,6 +208,7 @@ class Settings(BaseSettings):
     max_fee_gwei: Decimal = Decimal("200")
     live_confirm_chain_ids: str = ""
     sandbox_manifest_path: Path = Path("warehouse/sandbox-manifest.json")
+    sandbox_state_path: Path | None = None  # set: attach to the chains of `arb sandbox up` instead of starting own
     chain_manifest_path: Path = Path("chains.json")
     sandbox_seed: int = 7
     sandbox_compete_probability: float = 0.15

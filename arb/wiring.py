@@ -5,6 +5,8 @@ Everything else receives its collaborators through constructors, so tests can pa
 
 from __future__ import annotations
 
+import os
+
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -255,9 +257,16 @@ def build_engine(
                        KillSwitch(settings.kill_switch_file),
                        restore=lambda scope, day: restore_risk_state(settings, scope, day))
     scorer, retrain_hook = build_scorer(settings, writer=writer, run_id=run_id)
-    if retrain_hook is not None:
-        user_hook = hooks.pop("on_execution", None)
-        hooks["on_execution"] = retrain_hook if user_hook is None else _chain(user_hook, retrain_hook)
+    # With a Prefect server, every recorded execution is an event (the retrain deployment's trigger counts them);
+    # without one, the RetrainTrigger hook retrains in the background instead.
+    events_hook = None
+    if os.environ.get("PREFECT_API_URL"):
+        from arb.ops.events import ExecutionEvents
+
+        events_hook = ExecutionEvents(writer, run_id=run_id)
+    extra_hooks = [h for h in (hooks.pop("on_execution", None), events_hook, retrain_hook) if h is not None]
+    if extra_hooks:
+        hooks["on_execution"] = extra_hooks[0] if len(extra_hooks) == 1 else _chain(*extra_hooks)
     from arb.risk.reset import ResetWatcher
     from arb.warehouse.resets import latest_reset
 

@@ -72,8 +72,11 @@ def build_sandbox_stack(settings: Settings, data: str | Path, *, duration: timed
     from arb.sandbox.driver import DriverParams
     from arb.sandbox.source import SandboxSource, sim_sandbox
 
-    sandbox = sim_sandbox(manifest_path=settings.sandbox_manifest_path).start()
-    closers: list[Callable[[], None]] = [sandbox.stop]
+    if settings.sandbox_state_path is not None:
+        sandbox = attach_sandbox(settings.sandbox_state_path)
+    else:
+        sandbox = sim_sandbox(manifest_path=settings.sandbox_manifest_path).start()
+    closers: list[Callable[[], None]] = [sandbox.stop]  # an attached sandbox only detaches: its chains keep running
     try:
         tip = gwei(settings.priority_fee_gwei)
         markets = {n: chain_market(c.manifest, c.w3, tip) for n, c in sandbox.chains.items()}
@@ -96,7 +99,7 @@ def build_sandbox_stack(settings: Settings, data: str | Path, *, duration: timed
             return Decimal(0) if price is None else Decimal(units) * price / Decimal(10**6)
 
         # The sandbox's executor owner is anvil's first development account (the deployer). The executor refuses
-        # that key on any chain this process did not start.
+        # that key on any chain arb did not start (this process, or the sandbox supervisor verified by attach).
         owner = Account.from_key(DEV_KEYS[0])
         executor = FlashLoanExecutor(
             w3s={n: c.w3 for n, c in sandbox.chains.items()},
@@ -120,6 +123,19 @@ def build_sandbox_stack(settings: Settings, data: str | Path, *, duration: timed
         for c in reversed(closers):
             c()
         raise
+
+
+def attach_sandbox(state_path: str | Path) -> Any:
+    """The running sandbox chains of ``arb sandbox up`` (SANDBOX_STATE_PATH), verified and attached, not owned."""
+    from arb.chain.sandbox import Sandbox
+    from arb.errors import FatalError
+
+    path = Path(state_path)
+    if not path.exists():
+        raise FatalError(f"SANDBOX_STATE_PATH={path}: no such file, so no sandbox chains to attach to. Start them with "
+                         f"`arb sandbox up`, or `python -m arb.chain.sandbox --state {path}`; or unset "
+                         "SANDBOX_STATE_PATH to let this run start its own chains")
+    return Sandbox.attach(path)
 
 
 # Which settings variable gives the RPC URL of which manifest chain (real RPC URLs never live in the manifest).

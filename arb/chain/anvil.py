@@ -4,7 +4,10 @@ anvil comes from npm (``@foundry-rs/anvil``, pinned in package.json/package-lock
 It logs every call, so its output is drained continuously (to a file, or discarded) by a daemon thread.
 
 Chains this process started are remembered in :data:`STARTED` (url -> chain id): live execution refuses any chain that
-is not in it unless the user confirms explicitly.
+is not in it unless the user confirms explicitly. A chain another arb process started (the long-lived sandbox
+supervisor, ``python -m arb.chain.sandbox --state``) enters it only through :func:`mark_started_by_arb`, which
+``Sandbox.attach`` calls after verifying that the chain is that supervisor's child; :meth:`Anvil.attached` describes
+such a chain without owning its process.
 """
 
 from __future__ import annotations
@@ -57,6 +60,43 @@ def find_anvil() -> str:
                      "or set ANVIL_BIN to an anvil binary")
 
 
+def mark_started_by_arb(url: str, chain_id: int) -> None:
+    """Register ``url`` as a chain arb started although THIS process did not: a sandbox chain of the long-lived
+    sandbox supervisor (``arb sandbox up`` / ``python -m arb.chain.sandbox --state``) that a flow run attaches to.
+
+    Why: the flash-loan executor sends live transactions, signed with anvil's public development keys, only on chains
+    in :data:`STARTED`. A run attached to the supervisor's chains must be able to trade on them, and nothing else may.
+    So the ONLY caller is :meth:`arb.chain.sandbox.Sandbox.attach`, after it has verified, from the state file the
+    supervisor wrote, that the supervisor is alive, that the anvil behind ``url`` is alive and its child (its parent
+    pid in /proc), and that ``url`` answers with ``chain_id`` and has the deployed executor. Do not call it for any
+    other chain: a chain arb did not start must go through LIVE_CONFIRM_CHAIN_IDS (and never with a dev key)."""
+    STARTED[url] = int(chain_id)
+
+
+def pid_alive(pid: int) -> bool:
+    """True if process ``pid`` exists and is not a zombie (Linux /proc; elsewhere: signal 0)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        return proc_stat(pid)[0] not in ("Z", "X")
+    except OSError:
+        return not Path("/proc").is_dir()
+
+
+def proc_stat(pid: int) -> tuple[str, int]:
+    """(state, parent pid) of ``pid`` from /proc/<pid>/stat (the command name may hold spaces and parentheses, so
+    the fields are read after its last ')'). Raises OSError when the process does not exist."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1])
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the chain gets SIGTERM if the process that started it dies, even by SIGKILL (no orphaned anvils)."""
     try:
@@ -104,9 +144,31 @@ class Anvil:
     port: int = field(default=0, init=False)
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _drain: threading.Thread | None = field(default=None, init=False, repr=False)
+    _attached_pid: int | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def attached(cls, url: str, chain_id: int, pid: int) -> Anvil:
+        """An anvil another process started and owns (see :meth:`arb.chain.sandbox.Sandbox.attach`): usable (``url``,
+        ``chain_id``, :meth:`healthy`, ``pid``) but never stopped by us: :meth:`stop` only forgets it. It is not
+        put into :data:`STARTED` here: that takes the caller's verification and :func:`mark_started_by_arb`."""
+        a = cls(chain_id=chain_id)
+        a.url, a.port, a._attached_pid = url, int(url.rsplit(":", 1)[1].split("/")[0]), int(pid)
+        return a
+
+    @property
+    def pid(self) -> int | None:
+        """The anvil process id (ours while running, or the attached one), None when not running."""
+        if self._proc is not None:
+            return self._proc.pid
+        return self._attached_pid
+
+    @property
+    def owned(self) -> bool:
+        """True if this object started the process (and stops it); False for an attached anvil."""
+        return self._proc is not None
 
     def start(self, timeout: float = 15.0) -> Anvil:
-        if self._proc is not None:
+        if self._proc is not None or self._attached_pid is not None:
             return self
         cmd = [self.binary or find_anvil(), "--host", "127.0.0.1", "--port", "0", "--hardfork", self.hardfork,
                "--chain-id", str(self.chain_id), "--accounts", str(self.accounts), "--balance", str(self.balance_eth)]
@@ -174,13 +236,18 @@ class Anvil:
 
     def healthy(self) -> bool:
         try:
-            return self._proc is not None and self._proc.poll() is None and \
-                int(rpc(self.url, "eth_chainId", timeout=2), 16) == self.chain_id
+            if self._proc is not None:
+                alive = self._proc.poll() is None
+            else:
+                alive = self._attached_pid is not None and pid_alive(self._attached_pid)
+            return alive and int(rpc(self.url, "eth_chainId", timeout=2), 16) == self.chain_id
         except (OSError, TransientError):
             return False
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the process if we started it. An attached anvil is only forgotten (removed from STARTED)."""
         proc, self._proc = self._proc, None
+        self._attached_pid = None
         STARTED.pop(self.url, None)
         if proc is None:
             return

@@ -49,10 +49,16 @@ class RetrainResult:
 
 
 def retrain(warehouse_path: str | Path, tracking_uri: str, *, min_samples: int = DEFAULT_MIN_SAMPLES,
-            holdout: float | int = DEFAULT_HOLDOUT, seed: int = 0, force: bool = False) -> RetrainResult:
-    """Retrain from every execution in the warehouse (read-only, safe while the engine writes)."""
+            holdout: float | int = DEFAULT_HOLDOUT, seed: int = 0, force: bool = False,
+            every: int | None = None) -> RetrainResult:
+    """Retrain from every execution in the warehouse (read-only, safe while the engine writes).
+
+    ``every``: train only when at least this many executions arrived since the newest version's watermark (the
+    every-25-trades deployment passes 25): a duplicate trigger finds fewer and skips, a missed one is caught up by the
+    next, which finds 50 and trains once."""
     ds = from_warehouse(warehouse_path)
-    return train_dataset(ds, tracking_uri, min_samples=min_samples, holdout=holdout, seed=seed, force=force)
+    return train_dataset(ds, tracking_uri, min_samples=min_samples, holdout=holdout, seed=seed, force=force,
+                         every=every)
 
 
 def train_from_file(path: str | Path, tracking_uri: str, *, min_samples: int = DEFAULT_MIN_SAMPLES,
@@ -69,7 +75,8 @@ def _same_watermark(tags: dict[str, str], ds: Dataset) -> bool:
 
 
 def train_dataset(ds: Dataset, tracking_uri: str, *, min_samples: int = DEFAULT_MIN_SAMPLES,
-                  holdout: float | int = DEFAULT_HOLDOUT, seed: int = 0, force: bool = False) -> RetrainResult:
+                  holdout: float | int = DEFAULT_HOLDOUT, seed: int = 0, force: bool = False,
+                  every: int | None = None) -> RetrainResult:
     from arb.ml import registry as R
 
     wm = ds.watermark
@@ -81,6 +88,12 @@ def train_dataset(ds: Dataset, tracking_uri: str, *, min_samples: int = DEFAULT_
         return RetrainResult("skipped", f"version {latest.version} already trained on this data "
                                         f"({wm.n_executions} executions up to {wm.last_filled_at})", wm,
                              version=int(latest.version))
+    if not force and every is not None and latest is not None and latest.tags.get("watermark.source") == ds.source:
+        seen = int(latest.tags.get("watermark.n_executions", "0") or 0)
+        if wm.n_executions - seen < every:
+            return RetrainResult("skipped", f"{wm.n_executions - seen} new executions since version {latest.version}'s "
+                                            f"watermark ({seen}); retraining needs {every}", wm,
+                                 version=int(latest.version))
 
     split = time_split(ds, holdout)
     tr, te = ds.subset(split.train), ds.subset(split.test)

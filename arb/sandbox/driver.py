@@ -63,8 +63,10 @@ gas_v2, gas_v3                [250,000, 800,000] gas limits of the router swaps 
 
 Accounts: the competitor and the noise traders use anvil dev accounts other than the engine's owner (DEV_KEYS[0]).
 :meth:`MarketDriver.setup` gives them native coin (``anvil_setBalance``), wraps some into the native token (WETH9
-``deposit``), sets their other token balances with ``anvil_dealERC20`` (so the deployer's nonce is never touched)
-and approves the routers. Sandbox only: it refuses chains it cannot recognise as anvil.
+``deposit``, or ``withdraw`` of any excess, up to exactly the inventory), sets their other token balances with
+``anvil_dealERC20`` (so the deployer's nonce is never touched) and approves the routers; running it again on the same
+chains (a run attached to a long-lived sandbox) ends in the same balances and allowances. Sandbox only: it refuses
+chains it cannot recognise as anvil.
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ _SEL = {name: keccak(text=sig)[:4] for name, sig in {
     "v3swap": "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
     "approve": "approve(address,uint256)",
     "deposit": "deposit()",
+    "withdraw": "withdraw(uint256)",
+    "balanceOf": "balanceOf(address)",
 }.items()}
 
 
@@ -334,9 +338,14 @@ class MarketDriver:
         return hashes
 
     # ---- setup ----
-    def setup(self, chains: tuple[str, ...] | None = None, *, mine: bool = True) -> None:
+    def setup(self, chains: tuple[str, ...] | None = None, *, mine: bool = True, mine_at: int | None = None) -> None:
         """Fund the competitor and noise accounts and approve the routers (see the module docstring). Waits for
-        the transactions: with automine off (and ``mine``) it mines one block per chain itself."""
+        the transactions: with automine off (and ``mine``) it mines one block per chain itself, at timestamp
+        ``mine_at`` if given (``evm_mine [mine_at]``), else at anvil's clock.
+
+        Idempotent, so it can run again on chains it has already set up (a run attached to a long-lived sandbox):
+        balances are SET (native coin, ERC-20s), the wrapped native balance is topped up or drawn down to the
+        inventory (deposit or withdraw the difference, nothing when equal), approvals are set to the maximum again."""
         for chain in chains or tuple(self.chains):
             url, m = self.chains[chain]
             if "anvil" not in str(self._rpc(chain, [("web3_clientVersion", [])])[0]).lower():
@@ -347,8 +356,13 @@ class MarketDriver:
             calls: list[tuple[str, list]] = []
             raws: list[tuple[str, str]] = []
             at = self.reference.day
-            for acct, usd in [(self.competitor, self.params.competitor_inventory_usd)] + \
-                             [(a, self.params.noise_inventory_usd) for a in self.noise_accounts]:
+            accounts = [(self.competitor, self.params.competitor_inventory_usd)] + \
+                       [(a, self.params.noise_inventory_usd) for a in self.noise_accounts]
+            wrapped = m.tokens[m.native].address
+            held = [int(r, 16) for r in self._rpc(chain, [  # wrapped native already held (a chain set up before)
+                ("eth_call", [{"to": wrapped, "data": "0x" + (_SEL["balanceOf"] + abi_encode(["address"], [
+                    a.address])).hex()}, "latest"]) for a, _ in accounts])]
+            for (acct, usd), have in zip(accounts, held, strict=True):
                 native_units = 0
                 calls.append(("anvil_setBalance", [acct.address, hex(10**32)]))
                 for sym, t in m.tokens.items():
@@ -358,8 +372,12 @@ class MarketDriver:
                     else:
                         calls.append(("anvil_dealERC20", [acct.address, t.address, hex(units)]))
                 self._nonces.pop((chain, acct.address), None)
-                raws.append(self._sign(chain, acct, m.tokens[m.native].address, _SEL["deposit"], 100_000, max_fee,
-                                       GWEI, value=native_units))
+                if have < native_units:
+                    raws.append(self._sign(chain, acct, wrapped, _SEL["deposit"], 100_000, max_fee, GWEI,
+                                           value=native_units - have))
+                elif have > native_units:
+                    raws.append(self._sign(chain, acct, wrapped, _SEL["withdraw"] + abi_encode(
+                        ["uint256"], [have - native_units]), 100_000, max_fee, GWEI))
                 for t in m.tokens.values():
                     for router in routers:
                         data = _SEL["approve"] + abi_encode(["address", "uint256"], [router, MAX_UINT])
@@ -368,7 +386,7 @@ class MarketDriver:
             hashes = [h for _, h in raws]
             self._rpc(chain, [("eth_sendRawTransaction", [raw]) for raw, _ in raws])
             if mine and self._rpc(chain, [("anvil_getAutomine", [])])[0] is False:
-                self._rpc(chain, [("evm_mine", [])])
+                self._rpc(chain, [("evm_mine", [] if mine_at is None else [mine_at])])
             deadline = time.monotonic() + 30
             while True:  # anvil's automine mines just after answering the send
                 receipts = self._rpc(chain, [("eth_getTransactionReceipt", [h]) for h in hashes])

@@ -26,12 +26,21 @@ next step (polygon) or of the next ethereum step.
 Chains started by anvil at wall-clock time cannot go back to 2022: :func:`sim_sandbox` builds a Sandbox whose anvils
 start with a genesis timestamp one day before the simulated start (``anvil --timestamp``), and the source does this
 itself when it starts the sandbox. A given sandbox whose chains are already past the simulated start is refused.
+
+An ATTACHED sandbox (:meth:`Sandbox.attach`: the long-lived chains of ``arb sandbox up``, used by one run after
+another) resumes instead. :meth:`SandboxSource.open` switches automine off, runs the driver's (idempotent) setup in
+one block stamped just after the newest block of the chains, and, if the chains are at or past ``start``, moves
+``start`` to the first step boundary (``start + k x step_seconds``) strictly after the newest block, and rebuilds the
+Lean replay from there: the CEX books continue from that time too (past the end of the recorded day, batches simply
+carry no CEX books). ``duration`` counts from the new start. :meth:`close` turns automine back on and leaves the
+chains running.
 ``total_batches`` is None (open-ended): ``duration`` (source time), or the engine's own duration, bounds the run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -40,22 +49,17 @@ from pathlib import Path
 from typing import Any
 
 from arb.chain.anvil import rpc
-from arb.chain.sandbox import Sandbox
+from arb.chain.sandbox import Sandbox, sim_sandbox  # sim_sandbox: re-exported
 from arb.errors import FatalError
 from arb.market.dex import DexCollector
 from arb.market.lean import LeanBookSource, ReplayParams
 from arb.market.source import ChainSnapshot, MarketBatch
 from arb.sandbox.driver import SIM_START, DriverParams, MarketDriver, ReferencePrices
 
+log = logging.getLogger("arb.sandbox")
+
 DEFAULT_REPLAY = ReplayParams(levels=5, level_step_bps=Decimal("1"), depth_fraction=Decimal("0.10"),
                               half_spread_bps=Decimal("0.5"))  # the settings' defaults (REPLAY_*)
-
-
-def sim_sandbox(manifest_path: str | Path | None = None, *, genesis: datetime = SIM_START - timedelta(days=1),
-                **kwargs: Any) -> Sandbox:
-    """An unstarted sandbox for the simulation: its anvils start at ``genesis`` (``anvil --timestamp``, one day
-    before 2022-12-13T00:00Z by default), so that blocks can later carry the simulated 2022 timestamps."""
-    return Sandbox(manifest_path, anvil_args=("--timestamp", str(int(genesis.timestamp()))), **kwargs)
 
 
 class SandboxSource:
@@ -87,7 +91,9 @@ class SandboxSource:
         self.eth_every, self.step_seconds, self.start, self.duration = eth_every, step_seconds, start, duration
         self.eth_chain = eth_chain
         self.tick_radius, self.before_mine = tick_radius, before_mine
-        self.lean = LeanBookSource(self.data_folder, **vars(replay or DEFAULT_REPLAY), start=start)
+        self.replay = replay or DEFAULT_REPLAY
+        self.lean = LeanBookSource(self.data_folder, **vars(self.replay), start=start)
+        self.resumed_from: datetime | None = None  # the start asked for, when an attached sandbox moved it on
         self.reference = ReferencePrices.from_lean(self.data_folder, day=start.date())
         self._given = sandbox if isinstance(sandbox, Sandbox) else None
         self._factory = sandbox if callable(sandbox) and not isinstance(sandbox, Sandbox) else None
@@ -125,20 +131,47 @@ class SandboxSource:
         sb = self.sandbox
         if not sb.chains:
             raise FatalError("the sandbox has no running chains: start it first")
+        attached = bool(getattr(sb, "attached", False))
         start_ts = int(self.start.timestamp())
-        for name, c in sb.chains.items():
-            latest = int(rpc(c.anvil.url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-            if latest >= start_ts:
-                raise FatalError(f"{name}: chain time {latest} is already at or past the simulated start "
+        if attached:  # one run at a time; setup's block gets a chosen timestamp, not anvil's clock (it ran on)
+            sb.claim()
+            for c in sb.chains.values():
+                rpc(c.anvil.url, "evm_setAutomine", [False])
+        latest = self._latest(sb)
+        for name, t in latest.items():
+            if t >= start_ts and not attached:
+                raise FatalError(f"{name}: chain time {t} is already at or past the simulated start "
                                  f"{self.start:%Y-%m-%dT%H:%M:%SZ}, and block times cannot go back: start the sandbox "
                                  f"with arb.sandbox.source.sim_sandbox() (genesis before the start)")
         self.driver = MarketDriver.for_sandbox(sb, self.reference, self.params)
-        self.driver.setup()
+        if attached:
+            self.driver.setup(mine_at=max(latest.values()) + 1)
+            newest = max(self._latest(sb).values())
+            if newest >= start_ts:
+                self._resume_after(newest)
+        else:
+            self.driver.setup()
         for name, c in sb.chains.items():
             rpc(c.anvil.url, "evm_setAutomine", [False])
             self.collectors[name] = DexCollector(c.anvil.url, c.manifest, tick_radius=self.tick_radius)
             self.snapshots[name] = self.collectors[name].read_all()
         return self
+
+    @staticmethod
+    def _latest(sb: Sandbox) -> dict[str, int]:
+        return {name: int(rpc(c.anvil.url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+                for name, c in sb.chains.items()}
+
+    def _resume_after(self, newest: int) -> None:
+        """Continue the simulation on chains that already carry simulated time up to ``newest`` (unix seconds): the
+        new start is the first step boundary strictly after it; the Lean replay restarts from there."""
+        k = (newest - int(self.start.timestamp())) // self.step_seconds + 1
+        start = self.start + timedelta(seconds=k * self.step_seconds)
+        self.resumed_from = self.resumed_from or self.start
+        self.start = start
+        self.lean = LeanBookSource(self.data_folder, **vars(self.replay), start=start)
+        log.info("sandbox resumed", extra={"start": start.isoformat(), "asked": self.resumed_from.isoformat(),
+                                           "newest_block_time": newest})
 
     def batches(self) -> Iterator[MarketBatch]:
         self.open()
@@ -198,3 +231,5 @@ class SandboxSource:
                 rpc(c.anvil.url, "evm_setAutomine", [True])
             except OSError:
                 pass
+        if getattr(sb, "attached", False):
+            sb.release()

@@ -19,18 +19,19 @@ from tests.unit.test_ml_model import synthetic_history
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def write_warehouse(path: Path, df) -> None:
+def write_warehouse(path: Path, df, offset: int = 0) -> None:
     """Decisions (with the stored feature vector) and their executions, as the engine would record them."""
     migrate(path)
+    ids = range(offset, offset + len(df))
     dec = df.assign(
-        decision_id=[f"d{i}" for i in range(len(df))], run_id="run1", opportunity_id=[f"o{i}" for i in range(len(df))],
+        decision_id=[f"d{i}" for i in ids], run_id="run1", opportunity_id=[f"o{i}" for i in ids],
         decided_at=df["timestamp"], observed_at=df["timestamp"], kind="cex_arb", sell_symbol=df["symbol"],
         buy_venue="a", sell_venue="b", action="execute",
     )[["decision_id", "run_id", "opportunity_id", "decided_at", "observed_at", "route_id", "kind", "symbol",
        "sell_symbol", "buy_venue", "sell_venue", "action", "confidence", "features", "feature_version", "edge_bps"]]
     ex = df.assign(
-        execution_id=[f"e{i}" for i in range(len(df))], decision_id=[f"d{i}" for i in range(len(df))],
-        opportunity_id=[f"o{i}" for i in range(len(df))], run_id="run1", status="filled",
+        execution_id=[f"e{i}" for i in ids], decision_id=[f"d{i}" for i in ids],
+        opportunity_id=[f"o{i}" for i in ids], run_id="run1", status="filled",
         filled_at=df["timestamp"], submitted_at=df["timestamp"], realized_profit=df["actual_profit"],
     )[["execution_id", "decision_id", "opportunity_id", "run_id", "route_id", "symbol", "chain", "status", "success",
        "submitted_at", "filled_at", "predicted_profit", "realized_profit", "gas_cost", "slippage_bps", "edge_bps"]]
@@ -112,3 +113,22 @@ def test_train_from_history_file(setup, tmp_path):
     r = train_from_file(p, uri, min_samples=200)
     assert r.status == "trained" and r.metrics["auc"] > 0.6 and r.champion_version is not None
     assert train_from_file(p, uri, min_samples=200).status == "skipped"
+
+
+def test_every_n_counts_executions_since_the_newest_watermark(tmp_path):
+    """A duplicate trigger (too few new executions) skips; a missed one is caught up by the next, which trains once."""
+    from arb.ml.train import retrain
+
+    db, uri = tmp_path / "wh.duckdb", f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    df = synthetic_history(400).reset_index(drop=True)
+    write_warehouse(db, df.iloc[:300])
+    first = retrain(db, uri, min_samples=200, every=25)
+    assert first.status == "trained" and first.version == 1
+    write_warehouse(db, df.iloc[300:310], offset=300)
+    dup = retrain(db, uri, min_samples=200, every=25)
+    assert dup.status == "skipped" and "10 new executions" in dup.reason and dup.version == 1
+    write_warehouse(db, df.iloc[310:360], offset=310)  # 60 new: the trigger at 325 was missed
+    caught_up = retrain(db, uri, min_samples=200, every=25)
+    assert caught_up.status == "trained" and caught_up.version == 2 and caught_up.watermark.n_executions == 360
+    again = retrain(db, uri, min_samples=200, every=25)
+    assert again.status == "skipped" and again.version == 2

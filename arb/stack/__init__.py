@@ -1,0 +1,1 @@
+"""The local stack: `arb sandbox up` / `down`."""
