@@ -6,7 +6,6 @@ Everything else receives its collaborators through constructors, so tests can pa
 from __future__ import annotations
 
 import os
-
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any

@@ -59,9 +59,11 @@ def spawn(name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log_pat
     return Child(name, p, log_path)
 
 
-def marked(stack_id: str) -> list[int]:
-    """Pids of every live process whose environment carries ``ARB_STACK_ID=stack_id`` (not this process)."""
+def marked(stack_id: str, *, also: str | None = None) -> list[int]:
+    """Pids of every live process whose environment carries ``ARB_STACK_ID=stack_id`` (not this process); with
+    ``also``, only those whose environment also has that variable set (e.g. ``PREFECT__FLOW_RUN_ID``)."""
     needle = f"{MARKER}={stack_id}".encode()
+    extra = f"{also}=".encode() if also else None
     me = os.getpid()
     out = []
     for d in Path("/proc").iterdir():
@@ -72,7 +74,8 @@ def marked(stack_id: str) -> list[int]:
             state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and needle in env.split(b"\0"):
+        items = env.split(b"\0")
+        if state != "Z" and needle in items and (extra is None or any(i.startswith(extra) for i in items)):
             out.append(int(d.name))
     return sorted(out)
 
@@ -139,6 +142,7 @@ def sweep(stack_id: str, *, timeout: float = 5.0) -> list[int]:
 def port_problem(port: int, host: str = "127.0.0.1") -> str | None:
     """None if ``host:port`` can be bound now, else why not."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: a port in TIME_WAIT is free
     try:
         s.bind((host, port))
     except OSError as e:

@@ -149,11 +149,11 @@ class Stack:
     def preflight(self) -> None:
         st = read_state(self.paths)
         if st is not None and procs.pid_alive(int(st.get("pid", 0))):
-            raise FatalError(f"a stack is already running (supervisor pid {st['pid']}, started {st.get('started_at')}): "
-                             "use it, or stop it with `arb sandbox down`")
+            raise FatalError(f"a stack is already running (supervisor pid {st['pid']}, started "
+                             f"{st.get('started_at')}): use it, or stop it with `arb sandbox down`")
         problems = []
-        for setting, port in (("STACK_PREFECT_PORT", self.cfg.prefect_port), ("STACK_MLFLOW_PORT", self.cfg.mlflow_port),
-                              ("API_PORT", self.cfg.api_port)):
+        for setting, port in (("STACK_PREFECT_PORT", self.cfg.prefect_port),
+                              ("STACK_MLFLOW_PORT", self.cfg.mlflow_port), ("API_PORT", self.cfg.api_port)):
             why = procs.port_problem(port)
             if why:
                 problems.append(f"{why}: stop what uses it, or set {setting} to a free port")
@@ -164,7 +164,8 @@ class Stack:
 
     # ---- start ----
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
-        c = procs.spawn(name, argv, env=env or self.env(), cwd=self.paths.root, log_path=self.paths.logs / f"{name}.log")
+        c = procs.spawn(name, argv, env=env or self.env(), cwd=self.paths.root,
+                        log_path=self.paths.logs / f"{name}.log")
         self.children[name] = c
         self._write_state()
         return c
@@ -270,17 +271,8 @@ class Stack:
 
     # ---- stop ----
     def flow_run_pids(self) -> list[int]:
-        """Marked processes that are not one of our children or in their process groups: the flow runs."""
-        ours = {c.pid for c in self.children.values()}
-        out = []
-        for pid in procs.marked(self.stack_id):
-            try:
-                pgid = os.getpgid(pid)
-            except ProcessLookupError:
-                continue
-            if pid not in ours and pgid not in ours:
-                out.append(pid)
-        return out
+        """The flow-run processes the worker started (they carry PREFECT__FLOW_RUN_ID), outermost first."""
+        return procs.marked(self.stack_id, also="PREFECT__FLOW_RUN_ID")
 
     def stop(self) -> dict[str, str]:
         self._stopping.set()

@@ -17,7 +17,6 @@ from arb.warehouse.resets import latest_reset, reset_daily_limits
 from arb.warehouse.rows import DailyLimitsRow
 from arb.warehouse.schema import migrate
 from arb.warehouse.writer import WarehouseWriter
-from tests.factories import T0
 from tests.integration.test_engine_risk import record, rows, settings
 
 NOW = datetime(2026, 11, 26, 0, 0, 5, tzinfo=UTC)
@@ -38,13 +37,14 @@ def test_reset_zeroes_each_scopes_latest_day_and_records_what_it_replaced(tmp_pa
     recs = reset_daily_limits(db, now=NOW, requested_by="test")
     assert {(r.scope, r.day) for r in recs} == {("acct", date(2026, 11, 25)), ("other", date(2026, 11, 25)),
                                                 ("*", None)}
-    assert rows(db, "select scope, day, executions, loss_usd, stopped_reason from daily_limits order by scope, day") == [
+    got = rows(db, "select scope, day, executions, loss_usd, stopped_reason from daily_limits order by scope, day")
+    assert got == [
         ("acct", date(2026, 11, 24), 7, Decimal("12.5"), None),  # an earlier day is history: untouched
         ("acct", date(2026, 11, 25), 0, Decimal(0), None),
         ("other", date(2026, 11, 25), 0, Decimal(0), None),
     ]
-    audit = rows(db, "select scope, prev_executions, prev_loss_usd, prev_stopped_reason, requested_by from limit_resets "
-                     "where scope = 'acct'")
+    audit = rows(db, "select scope, prev_executions, prev_loss_usd, prev_stopped_reason, requested_by "
+                     "from limit_resets where scope = 'acct'")
     assert audit == [("acct", 42, Decimal("501.25"), "daily loss limit $500 hit (losses $501.25)", "test")]
     assert latest_reset(db, "acct") is not None and latest_reset(db, "never-seen")[1].endswith("-all")
 
