@@ -2,7 +2,8 @@
 #   make run    the main job: both sandbox chains (real Uniswap contracts, our flash-loan executor) plus the recorded
 #               CEX day, for 2 minutes of sandbox time (profile arb/profiles/sandbox.env)
 #   make test   run the whole test suite
-# Also: make replay (the recorded CEX day 2022-12-13 in dry-run, profile replay-20221213), make bench.
+# Also: make replay (the recorded CEX day 2022-12-13 in dry-run, profile replay-20221213), make bench,
+#       make browser (Debian's headless-capable chromium for the browser tests; `make test` installs it when missing).
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ DATA ?= ../shared/data/cex-minute-bars-20221213
 PROFILE ?= replay-20221213
 PYTEST_ARGS ?=
 
-.PHONY: setup run replay test bench lint
+.PHONY: setup browser run replay test bench lint
 
 $(UV):
 	$(PY) -m venv $(VENV)
@@ -27,6 +28,20 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.synced node_modules/.installed
 
+# Debian's chromium (plus Liberation fonts, metric-compatible with Arial/Times/Courier, so pages render readable text
+# in screenshots; DejaVu is the fallback fontconfig already pulls in). Installed only when /usr/bin/chromium is
+# missing: ~15 s here and ~400 MiB on disk (26 packages, ~230 MB of downloads), once. sudo only when not root.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium fonts-liberation fonts-dejavu-core
+	test -x $@
+
+browser: $(CHROMIUM)
+
 DURATION ?= 2m
 
 run: setup
@@ -35,7 +50,7 @@ run: setup
 replay: setup
 	$(VENV)/bin/arb run --source replay --data $(DATA) --profile $(PROFILE) --speed max
 
-test: setup
+test: setup browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: setup

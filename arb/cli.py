@@ -316,27 +316,29 @@ def sandbox_up(
                                       "stack is up.")] = True,
     env_file: EnvFile = ".env",
     profile: Profile = None,
+    home: Annotated[Path | None, typer.Option(hidden=True, help="Runtime folder (PREFECT_HOME, state, service "
+                                              "logs); default: the checkout. For tests.")] = None,
 ) -> None:
     """Bring up the whole stack in the foreground, print its URLs and a live stats line; Ctrl+C stops all of it.
 
     Ports: STACK_PREFECT_PORT (4200), STACK_MLFLOW_PORT (5000), API_PORT (8080)."""
     settings = _load(env_file, profile)
     from arb.logs import setup_logging
-    from arb.stack.supervisor import StackConfig, up
+    from arb.stack.supervisor import REPO, StackConfig, StackPaths, up
 
     setup_logging(settings.log_path, settings.log_level)
     params = {} if duration is None else {"duration": None if duration.lower() == "none" else duration}
     cfg = StackConfig.from_settings(settings, run_continuous=run, run_parameters=params, env_file=env_file)
     os.chdir(REPO_ROOT)
-    raise typer.Exit(up(cfg))
+    raise typer.Exit(up(cfg, paths=StackPaths(REPO, home.resolve() if home else None)))
 
 
 @sandbox_app.command("down")
-def sandbox_down() -> None:
+def sandbox_down(home: Annotated[Path | None, typer.Option(hidden=True)] = None) -> None:
     """Stop a stack started by `arb sandbox up` elsewhere (e.g. in the background), and everything it started."""
-    from arb.stack.supervisor import down
+    from arb.stack.supervisor import REPO, StackPaths, down
 
-    typer.echo(down())
+    typer.echo(down(StackPaths(REPO, home.resolve() if home else None)))
 
 
 @sandbox_app.command("env")

@@ -263,6 +263,17 @@ def build_engine(
         from arb.ops.events import ExecutionEvents
 
         events_hook = ExecutionEvents(writer, run_id=run_id)
+    # Alerts (win rate, gas share, success rate, drawdown, daily loss used) are evaluated on the warehouse at every
+    # stats interval: logged, recorded in the alerts table, and emitted as Prefect events when a server is configured.
+    from arb.ops.alerts import AlertMonitor, AlertThresholds, prefect_emitter, warehouse_recorder
+    from arb.ops.metrics import snapshot_from_settings
+
+    monitor = AlertMonitor(lambda: snapshot_from_settings(settings, now=datetime.now(UTC)),
+                           AlertThresholds.from_settings(settings), record=warehouse_recorder(writer, run_id),
+                           emit=prefect_emitter() if os.environ.get("PREFECT_API_URL") else None)
+    user_stats = hooks.pop("on_stats", None)
+    hooks["on_stats"] = (lambda s: monitor.check()) if user_stats is None else _chain(user_stats,
+                                                                                     lambda s: monitor.check())
     extra_hooks = [h for h in (hooks.pop("on_execution", None), events_hook, retrain_hook) if h is not None]
     if extra_hooks:
         hooks["on_execution"] = extra_hooks[0] if len(extra_hooks) == 1 else _chain(*extra_hooks)

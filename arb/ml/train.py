@@ -56,6 +56,8 @@ def retrain(warehouse_path: str | Path, tracking_uri: str, *, min_samples: int =
     ``every``: train only when at least this many executions arrived since the newest version's watermark (the
     every-25-trades deployment passes 25): a duplicate trigger finds fewer and skips, a missed one is caught up by the
     next, which finds 50 and trains once."""
+    if not Path(warehouse_path).exists():
+        return RetrainResult("skipped", f"no warehouse at {warehouse_path} yet: nothing to train on", Watermark(0, ""))
     ds = from_warehouse(warehouse_path)
     return train_dataset(ds, tracking_uri, min_samples=min_samples, holdout=holdout, seed=seed, force=force,
                          every=every)

@@ -234,9 +234,9 @@ def q_latest_run(con: Con) -> RunInfo | None:
 
 
 def q_model_version(con: Con) -> str | None:
-    """The model_version of the newest decision that has one."""
+    """The model_version of the newest decision decided by a model (decisions of the heuristic scorer say "none")."""
     rows = con.execute(
-        "SELECT model_version FROM decisions WHERE model_version IS NOT NULL "
+        "SELECT model_version FROM decisions WHERE model_version IS NOT NULL AND model_version <> 'none' "
         "ORDER BY decided_at DESC, decision_id DESC LIMIT 1"
     ).fetchall()
     return rows[0][0] if rows else None

@@ -366,7 +366,7 @@ def build_report_data(
                           warehouse_note=str(e), **_empty_frames())
     ex = _executions(q["executions"])
     models = q["models"].copy()
-    models["model_version"] = models["model_version"].fillna(NO_MODEL)
+    models["model_version"] = models["model_version"].fillna(NO_MODEL).replace("none", NO_MODEL)
     summary = _summary(q)
     return ReportData(
         period=period, now=end, start=start, warehouse=path, summary=summary,

@@ -41,23 +41,31 @@ CONTINUOUS = "detect-and-execute/continuous"
 
 @dataclass(frozen=True)
 class StackPaths:
+    """``root``: the checkout (prefect.yaml, flows/); ``home``: where the stack keeps its runtime files (PREFECT_HOME,
+    state, service logs) — the checkout itself unless told otherwise (tests use a temporary folder)."""
+
     root: Path
+    home: Path | None = None
+
+    @property
+    def base(self) -> Path:
+        return self.home or self.root
 
     @property
     def state(self) -> Path:
-        return self.root / "warehouse" / "stack" / "state.json"
+        return self.base / "warehouse" / "stack" / "state.json"
 
     @property
     def chains_state(self) -> Path:
-        return self.root / "warehouse" / "stack" / "chains.json"
+        return self.base / "warehouse" / "stack" / "chains.json"
 
     @property
     def logs(self) -> Path:
-        return self.root / "logs" / "stack"
+        return self.base / "logs" / "stack"
 
     @property
     def prefect_home(self) -> Path:
-        return self.root / ".prefect"
+        return self.base / ".prefect"
 
 
 @dataclass
@@ -385,9 +393,10 @@ def stats_line(cfg: StackConfig, root: Path, client_factory: Callable[[], Any] |
     return " | ".join(parts)
 
 
-def up(cfg: StackConfig, *, out: Callable[[str], None] = print, interval: float = 2.0) -> int:
+def up(cfg: StackConfig, *, out: Callable[[str], None] = print, interval: float = 2.0,
+       paths: StackPaths | None = None) -> int:
     """Run the stack in the foreground until SIGINT/SIGTERM. Returns the exit code."""
-    stack = Stack(cfg, out=out)
+    stack = Stack(cfg, out=out, paths=paths)
     stop = threading.Event()
 
     def handler(signum: int, _frame: Any) -> None:

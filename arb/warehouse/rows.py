@@ -390,7 +390,7 @@ def decision_row(decision: Decision, opportunity: Opportunity, run_id: str) -> d
         "reasons": list(decision.reasons),
         "thresholds": json_text(decision.thresholds, "thresholds"),
         "ai_mode": decision.ai_mode,
-        "model_version": decision.model_version,
+        "model_version": decision.model_version or "none",  # the heuristic scorer: recorded as "none", never NULL
         "size": money(decision.size, "size"),
         "opportunity_size": money(o.size, "opportunity.size"),
         "buy_price": money(o.buy_price, "buy_price"),
