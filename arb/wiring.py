@@ -208,7 +208,8 @@ def build_scorer(settings: Settings, *, writer: Any, run_id: str) -> tuple[Any, 
     def retrain() -> Any:
         from arb.ml.train import retrain as run_retrain
 
-        return run_retrain(warehouse, uri, min_samples=settings.retrain_min_samples)
+        return run_retrain(warehouse, uri, min_samples=settings.retrain_min_samples,
+                           every=settings.retrain_every_executions)
 
     return scorer, RetrainTrigger(retrain, every=settings.retrain_every_executions, alert=alert)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from arb.decide.adaptive import effective_min_confidence
 from arb.decide.history import RouteStats
 from arb.decide.scoring import Score, ScoreContext, Scorer
 from arb.domain import Action, Decision, Opportunity
@@ -47,17 +48,21 @@ class Thresholds:
         }
 
 
-def threshold_reasons(opp: Opportunity, score: Score, t: Thresholds) -> list[str]:
-    """Every threshold the opportunity fails, as readable reasons (empty = passes)."""
+def threshold_reasons(opp: Opportunity, score: Score, t: Thresholds, min_confidence: float | None = None
+                      ) -> list[str]:
+    """Every threshold the opportunity fails, as readable reasons (empty = passes). ``min_confidence``: the route's
+    adapted threshold (:mod:`arb.decide.adaptive`); default the mode's."""
     reasons = []
+    min_conf = t.min_confidence if min_confidence is None else min_confidence
     if opp.kind == "cex_arb" and not t.enable_cex:
         reasons.append("CEX execution disabled (ENABLE_CEX_EXECUTION=false)")
     if opp.kind == "cex_arb" and opp.chain is not None:
         reasons.append("CEX<->DEX edge: detection only, no executor can do both legs atomically yet")
     if opp.kind == "flash_loan" and not t.enable_flash_loans:
         reasons.append("flash loans disabled (ENABLE_FLASH_LOANS=false)")
-    if score.confidence < t.min_confidence:
-        reasons.append(f"confidence {score.confidence:.3f} < min confidence {t.min_confidence:.2f} ({t.ai_mode})")
+    if score.confidence < min_conf:
+        adapted = "" if min_conf == t.min_confidence else f", adapted from {t.min_confidence:.2f} by route history"
+        reasons.append(f"confidence {score.confidence:.3f} < min confidence {min_conf:.3f} ({t.ai_mode}{adapted})")
     if opp.edge_bps < t.min_edge_bps:
         reasons.append(
             f"net edge {opp.edge_bps:.2f} bps (gross {opp.gross_edge_bps:.2f} bps - fees) < min edge "
@@ -98,7 +103,8 @@ class Decider:
 
         decisions = []
         for rank, (opp, score) in enumerate(scored, start=1):
-            reasons = threshold_reasons(opp, score, t)
+            min_conf = effective_min_confidence(t.min_confidence, routes.get(opp.route_id))
+            reasons = threshold_reasons(opp, score, t, min_conf)
             action = Action.REJECT if reasons else Action.EXECUTE
             # Capital at risk: the notional for a CEX trade; for a flash loan only the gas (the loan is repaid in the
             # same transaction or the transaction reverts).
@@ -111,7 +117,7 @@ class Decider:
                 self.risk.on_submit(now)
                 reasons.append(
                     f"selected: rank {rank}/{len(scored)} by expected value; confidence {score.confidence:.3f} >= "
-                    f"{t.min_confidence:.2f}, net edge {opp.edge_bps:.2f} >= {t.min_edge_bps} bps, "
+                    f"{min_conf:.3f}, net edge {opp.edge_bps:.2f} >= {t.min_edge_bps} bps, "
                     f"net profit ${opp.net_profit:.2f}"
                 )
             decisions.append(
@@ -124,7 +130,7 @@ class Decider:
                     factors=score.factors,
                     weights=score.weights,
                     reasons=tuple(reasons),
-                    thresholds=t.as_trace(),
+                    thresholds={**t.as_trace(), "min_confidence_effective": str(min_conf)},
                     ai_mode=t.ai_mode,
                     model_version=score.model_version,
                     decided_at=now,

@@ -81,6 +81,12 @@ def train_dataset(ds: Dataset, tracking_uri: str, *, min_samples: int = DEFAULT_
                   every: int | None = None) -> RetrainResult:
     from arb.ml import registry as R
 
+    total = len(ds)
+    if every is not None and total % every:
+        # Train on whole blocks of ``every``: the version trained for the trigger at 100 executions sees exactly the
+        # first 100 (by fill time) even if more arrived before the flow ran, so its watermark is 100 and the trigger at
+        # 125 finds 25 new. A duplicate trigger finds the same block and skips; a missed one finds two blocks.
+        ds = ds.subset(np.arange(total - total % every))
     wm = ds.watermark
     if len(ds) < min_samples:
         return RetrainResult("skipped", f"{len(ds)} executions < min_samples {min_samples}", wm)
@@ -93,8 +99,8 @@ def train_dataset(ds: Dataset, tracking_uri: str, *, min_samples: int = DEFAULT_
     if not force and every is not None and latest is not None and latest.tags.get("watermark.source") == ds.source:
         seen = int(latest.tags.get("watermark.n_executions", "0") or 0)
         if wm.n_executions - seen < every:
-            return RetrainResult("skipped", f"{wm.n_executions - seen} new executions since version {latest.version}'s "
-                                            f"watermark ({seen}); retraining needs {every}", wm,
+            return RetrainResult("skipped", f"{total} executions, {total - seen} since version {latest.version}'s "
+                                            f"watermark ({seen}); the next retraining is at {seen + every}", wm,
                                  version=int(latest.version))
 
     split = time_split(ds, holdout)
