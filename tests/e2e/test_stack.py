@@ -206,7 +206,8 @@ def test_the_api_answers_with_data(stack):
 
 
 def test_retrain_trigger_counts_events_exactly_once_per_25(stack):
-    """50 new distinct events plus 10 re-sent ones (same event ids): exactly two more trigger firings."""
+    """50 new distinct events plus 10 re-sent ones (same event ids): exactly two more trigger firings. (The server
+    refuses a re-sent event id; the sender's events worker logs "failed to process item" for each of the 10.)"""
     before = len(stack.flow_runs("retrain"))
     (n_ex,) = stack.warehouse("SELECT count(*) FROM executions")[0]
     assert before == n_ex // 25
@@ -216,7 +217,8 @@ def test_retrain_trigger_counts_events_exactly_once_per_25(stack):
         "from prefect.events.worker import EventsWorker\n"
         "ids = [uuid.uuid4() for _ in range(50)]\n"
         "for i in ids + ids[:10]:\n"
-        "    emit_event(event='arb.execution.recorded', resource={'prefect.resource.id': f'arb.execution.t-{i}'}, id=i)\n"
+        "    emit_event(event='arb.execution.recorded', id=i,\n"
+        "               resource={'prefect.resource.id': f'arb.execution.t-{i}'})\n"
         "EventsWorker.drain_all()\n"
     )
     subprocess.run([sys.executable, "-c", script], env=stack.user_env(), check=True, timeout=120)
