@@ -105,7 +105,10 @@ def train_dataset(ds: Dataset, tracking_uri: str, *, min_samples: int = DEFAULT_
 
     split = time_split(ds, holdout)
     tr, te = ds.subset(split.train), ds.subset(split.test)
-    model = M.fit(tr.X, tr.y, seed=seed)
+    try:
+        model = M.fit(tr.X, tr.y, seed=seed)
+    except ValueError as e:  # e.g. no failure yet in the calibration window: wait for more data, do not fail
+        return RetrainResult("skipped", f"cannot train on {len(ds)} executions yet: {e}", wm)
     p = M.proba(model, te.X)
     metrics = M.evaluate(te.y, p)
     baselines = {"constant": M.evaluate(te.y, M.constant_baseline(tr.y, len(te)))}

@@ -8,6 +8,7 @@ groups at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -40,10 +41,16 @@ RUN_NAMES = ("ui-probe-run-1", "ui-probe-run-2")
 MODEL = "arb-success-predictor"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback ports that were free a moment ago."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -59,22 +66,25 @@ def start(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subproc
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL whatever is left after 15 s."""
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+def stop(*procs: subprocess.Popen) -> None:
+    """SIGTERM each server's process group, SIGKILL the groups after 15 s (or once their leader is gone)."""
+    signalled = [p for p in procs if _killpg(p, signal.SIGTERM)]
+    deadline = time.monotonic() + 15
+    for p in signalled:
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            continue
-        try:  # the leader is gone; make sure its workers are too
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
             pass
-        return
+        _killpg(p, signal.SIGKILL)  # whatever of the group is left (workers of a leader that is gone)
+        p.wait(timeout=10)
+
+
+def _killpg(proc: subprocess.Popen, sig: int) -> bool:
+    try:
+        os.killpg(proc.pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
@@ -109,6 +119,25 @@ def finish(proc: subprocess.Popen, what: str, timeout: float = 180) -> str:
     return out
 
 
+def register_model_versions(mlflow_url: str) -> None:
+    """Two versions of MODEL from one run, alias champion on v2, through the server's REST API (what MlflowClient
+    sends; no 5 s mlflow import, and the server stays the SQLite store's only writer)."""
+
+    def post(path: str, body: dict) -> dict:
+        req = urllib.request.Request(f"{mlflow_url}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    post("registered-models/create", {"name": MODEL, "description": "browser test"})
+    run = post("runs/create", {"experiment_id": "0", "start_time": int(time.time() * 1000)})["run"]["info"]
+    for v in (1, 2):
+        made = post("model-versions/create", {"name": MODEL, "source": f"{run['artifact_uri']}/model-v{v}",
+                                              "run_id": run["run_id"]})
+        assert made["model_version"]["version"] == str(v)
+    post("registered-models/alias", {"name": MODEL, "alias": "champion", "version": "2"})
+
+
 def page_text(dom: str) -> str:
     """The visible text of a dumped DOM, whitespace collapsed (scripts and styles dropped)."""
     text = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
@@ -120,7 +149,7 @@ def page_text(dom: str) -> str:
 def ui_servers(tmp_path_factory):
     chromium_path()  # fail first, and clearly, when `make test` did not install the browser
     tmp = tmp_path_factory.mktemp("ui")
-    prefect_port, mlflow_port = free_port(), free_port()
+    prefect_port, mlflow_port = free_ports(2)
     prefect_url, mlflow_url = f"http://127.0.0.1:{prefect_port}", f"http://127.0.0.1:{mlflow_port}"
     prefect_env = clean_env(PREFECT_HOME=str(tmp / ".prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                             # the UI's own API address: it defaults to PREFECT_API_URL, else to port 4200, not --port
@@ -138,7 +167,7 @@ def ui_servers(tmp_path_factory):
              "--backend-store-uri", mlflow_db, "--default-artifact-root", str(tmp / "artifacts")],
             mlflow_env, tmp / "mlflow.log", tmp))
         wait_healthy(f"{prefect_url}/api/health", prefect, tmp / "prefect.log")
-        flows = run_py(f"""
+        procs.append(flows := run_py(f"""
             from prefect import flow
 
             @flow(name={FLOW_NAME!r})
@@ -147,23 +176,13 @@ def ui_servers(tmp_path_factory):
 
             for i, name in enumerate({RUN_NAMES!r}, 1):
                 probe.with_options(flow_run_name=name)(i)
-            """, prefect_env, tmp)
-        # Straight into the server's SQLite store, once the server has created (migrated) it.
+            """, prefect_env, tmp))
         wait_healthy(f"{mlflow_url}/health", mlflow, tmp / "mlflow.log")
-        register = run_py(f"""
-            from mlflow import MlflowClient
-            c = MlflowClient(tracking_uri={mlflow_db!r})
-            c.create_registered_model({MODEL!r}, description="browser test")
-            for v in (1, 2):
-                c.create_model_version({MODEL!r}, source={str(tmp / "artifacts")!r} + f"/model-v{{v}}")
-            c.set_registered_model_alias({MODEL!r}, "champion", "2")
-            """, mlflow_env, tmp)
+        register_model_versions(mlflow_url)
         finish(flows, "running the flows")
-        finish(register, "registering the model versions")
         yield {"prefect": prefect_url, "mlflow": mlflow_url, "tmp": tmp}
     finally:
-        for p in procs:
-            stop(p)
+        stop(*procs)
 
 
 def test_prefect_runs_page_lists_the_flow_runs(ui_servers):
@@ -208,7 +227,7 @@ def test_helper_renders_a_local_page_after_its_javascript(tmp_path):
   setTimeout(() => { document.getElementById("late").textContent = "rendered " + (40 + 2) + " later"; }, 800);
   fetch("data.json").then(r => r.json()).then(d => { document.getElementById("fetched").textContent = d.msg; });
 </script></body></html>""")
-    port = free_port()
+    (port,) = free_ports(1)
     server = start([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
                    clean_env(), tmp_path / "http.log", tmp_path)
     try:
