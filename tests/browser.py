@@ -10,21 +10,31 @@ Each call starts a fresh browser with its own throw-away profile (``--user-data-
 independent and leave nothing behind.
 
 How long to wait: ``--virtual-time-budget`` lets the page run that many milliseconds of *virtual* time, which
-headless Chromium only advances while nothing is loading, so a single-page app gets its bundle, its API answers and
-its render in before the DOM is dumped; a page that is already done costs little real time. Budgets that render the
-UIs this project runs (measured with chromium 156 on the 2-core machine, each call ~1.5-3 s of wall time):
+headless Chromium holds still while a fetch is pending and otherwise fast-forwards, so a single-page app gets its
+bundle, its API answers and its timers in before the DOM is dumped, and a big budget costs little real time. Together
+with ``--run-all-compositor-stages-before-draw`` (see below) this renders the UIs this project runs (measured with
+chromium 156 on the 2-core machine at load 5-9: 1 s of budget already rendered every page in 24+ tries each, 10 s
+takes the same ~2.5-5 s of wall time per call, so the constants below keep the margin):
 
-* plain HTML + a script: the default ``DEFAULT_WAIT_MS`` (2 s) is ample.
-* Prefect 3.9 UI, e.g. ``http://HOST:PORT/runs`` (flow-run list: flow names and run names): ``PREFECT_WAIT_MS``.
-  A deep link such as /runs is served the UI only with ``Accept: text/html`` (a browser sends it; curl/httpx without
-  it get 404 JSON).
-* MLflow 3.x UI, hash routes such as ``http://HOST:PORT/#/models/NAME`` (versions table with "Version 1", aliases):
-  ``MLFLOW_WAIT_MS``.
+* plain HTML + a timer/fetch: ``DEFAULT_WAIT_MS`` (2 s).
+* Prefect 3.9 UI, ``PREFECT_WAIT_MS``: the flow-run list at ``http://HOST:PORT/runs`` (V1 UI; each row has
+  the flow name then the run name, count "2 runs") or ``http://HOST:PORT/v2/runs`` (the new UI, where ``/``
+  redirects a browser; rows read "FLOW / RUN", count "2 Flow runs"). A deep link such as /runs is the UI only with
+  ``Accept: text/html`` (a browser sends it; curl/httpx without it get a 404). On a port other than 4200, start the
+  server with ``PREFECT_API_URL`` (or ``PREFECT_UI_API_URL``) = ``http://HOST:PORT/api``: ``--port`` alone leaves
+  the UI calling :4200 ("Can't connect to Server API").
+* MLflow 3.x UI, ``MLFLOW_WAIT_MS``: hash routes, e.g. ``http://HOST:PORT/#/models/NAME`` (the versions table:
+  "Version 2", "Version 1", the alias is "@&nbsp;champion" in the DOM).
+
+Failures raise ``BrowserError`` with the reason (``net::ERR_CONNECTION_REFUSED``, timeout, exit code) and the tail of
+chromium's stderr (its D-Bus complaints dropped; "/usr/bin/chromium: 9: [: ...: unexpected operator" is Debian's
+launcher tripping over a doubly-mounted /dev/shm, harmless).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -104,6 +114,9 @@ def _run(url: str, action: list[str], *, wait_ms: int, window: tuple[int, int],
             _kill_group(proc)  # the browser's helper processes share its group; none outlives the call
     if proc.returncode != 0:
         raise BrowserError(f"chromium exited {proc.returncode} on {url}\n--- stderr (tail) ---\n{_tail(err)}")
+    failed = re.search(r"Page load failed: (\S+)", err or "")
+    if failed:  # chromium still exits 0, with no DOM or no screenshot
+        raise BrowserError(f"chromium could not load {url}: {failed.group(1)}\n--- stderr (tail) ---\n{_tail(err)}")
     return out, err
 
 
@@ -115,7 +128,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _tail(text: str, n: int = 4000) -> str:
-    return (text or "")[-n:]
+    """The end of chromium's stderr without its D-Bus complaints (there is no bus here; they are noise)."""
+    lines = [ln for ln in (text or "").splitlines() if "dbus/" not in ln and "DBus" not in ln]
+    return "\n".join(lines)[-n:]
 
 
 def dump_dom(url: str, *, wait_ms: int = DEFAULT_WAIT_MS, window: tuple[int, int] = DEFAULT_WINDOW,

@@ -23,10 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from tests import browser
 from tests.browser import (
     ARTIFACTS,
     MLFLOW_WAIT_MS,
     PREFECT_WAIT_MS,
+    BrowserError,
     chromium_path,
     dump_dom,
     screenshot,
@@ -192,7 +194,7 @@ def test_prefect_runs_page_lists_the_flow_runs(ui_servers):
         urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=10)
     assert e.value.code == 404
     text = page_text(dump_dom(url, wait_ms=PREFECT_WAIT_MS))
-    assert FLOW_NAME in text and all(name in text for name in RUN_NAMES), text[:3000]
+    assert all(f"{FLOW_NAME} {name}" in text for name in RUN_NAMES), text[:3000]  # a row: flow name, run name
     assert "2 runs" in text and "Completed" in text, text[:3000]
     shot = screenshot(url, "prefect-runs.png", wait_ms=PREFECT_WAIT_MS)
     assert shot == ARTIFACTS / "prefect-runs.png" and shot.stat().st_size > 20_000
@@ -242,3 +244,14 @@ def test_helper_renders_a_local_page_after_its_javascript(tmp_path):
         assert shot.stat().st_size > 2_000
     finally:
         stop(server)
+
+
+def test_helper_fails_clearly_when_the_page_or_the_browser_is_missing(tmp_path, monkeypatch):
+    (port,) = free_ports(1)  # nothing listens there
+    with pytest.raises(BrowserError, match="ERR_CONNECTION_REFUSED"):
+        dump_dom(f"http://127.0.0.1:{port}/", wait_ms=500)
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.delenv("CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BrowserError, match=r"make test.*`chromium` package"):
+        chromium_path()

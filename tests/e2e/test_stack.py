@@ -198,6 +198,21 @@ def test_after_25_executions_a_retrain_run_registers_a_model_version(stack):
     assert body["registered_model"]["name"] == "arb-success-predictor"
 
 
+def test_the_prefect_ui_lists_the_runs_and_the_mlflow_ui_the_model_versions(stack):
+    """In headless Chromium (Debian's), as a user sees them; the screenshots go to logs/test-artifacts/."""
+    from tests.browser import ARTIFACTS, MLFLOW_WAIT_MS, PREFECT_WAIT_MS, dump_dom, screenshot
+
+    runs_url = f"http://127.0.0.1:{stack.ports['prefect']}/runs"
+    dom = dump_dom(runs_url, wait_ms=PREFECT_WAIT_MS)
+    assert "detect-and-execute" in dom and "retrain" in dom, dom[-2000:]
+    shot = screenshot(runs_url, "stack-prefect-runs.png", wait_ms=PREFECT_WAIT_MS)
+    models_url = f"http://127.0.0.1:{stack.ports['mlflow']}/#/models/arb-success-predictor"
+    dom = dump_dom(models_url, wait_ms=MLFLOW_WAIT_MS)
+    assert "Version 1" in dom and "Version 2" in dom and "champion" in dom, dom[-2000:]
+    shot2 = screenshot(models_url, "stack-mlflow-model-versions.png", wait_ms=MLFLOW_WAIT_MS)
+    assert shot.parent == shot2.parent == ARTIFACTS
+
+
 def test_the_api_answers_with_data(stack):
     health = stack.get("/api/ai/health")
     assert health["executions"] >= 25 and health["win_rate"] is not None
