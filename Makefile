@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11, Node 20 + npm, make):
-#   make run    the main job: both sandbox chains (real Uniswap contracts, our flash-loan executor) plus the recorded
-#               CEX day, for 2 minutes of sandbox time (profile arb/profiles/sandbox.env)
+#   make run    the main job: the whole stack in the foreground (`arb sandbox up`): both sandbox chains (real Uniswap
+#               contracts, our flash-loan executor), Prefect server + worker + every deployment, MLflow server, the
+#               dashboard API, and a detect-and-execute/continuous run on the chains plus the recorded CEX day.
+#               Ctrl+C stops all of it.
 #   make test   run the whole test suite
 # Also: make replay (the recorded CEX day 2022-12-13 in dry-run, profile replay-20221213), make bench,
 #       make browser (Debian's headless-capable chromium for the browser tests; `make test` installs it when missing).
@@ -12,7 +14,7 @@ DATA ?= ../shared/data/cex-minute-bars-20221213
 PROFILE ?= replay-20221213
 PYTEST_ARGS ?=
 
-.PHONY: setup browser run replay test bench lint
+.PHONY: setup browser run sandbox-run replay test bench lint
 
 $(UV):
 	$(PY) -m venv $(VENV)
@@ -45,6 +47,9 @@ browser: $(CHROMIUM)
 DURATION ?= 2m
 
 run: setup
+	$(VENV)/bin/arb sandbox up
+
+sandbox-run: setup
 	$(VENV)/bin/arb run --source sandbox --data $(DATA) --duration $(DURATION)
 
 replay: setup
