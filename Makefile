@@ -4,7 +4,8 @@
 #               dashboard API, and a detect-and-execute/continuous run on the chains plus the recorded CEX day.
 #               Ctrl+C stops all of it.
 #   make test   run the whole test suite
-# Also: make replay (the recorded CEX day 2022-12-13 in dry-run, profile replay-20221213), make bench,
+# Also: make sandbox-run (the engine alone on its own chains, 2 minutes of sandbox time), make replay (the recorded
+#       CEX day 2022-12-13 in dry-run, profile replay-20221213), make bench,
 #       make browser (Debian's headless-capable chromium for the browser tests; `make test` installs it when missing).
 SHELL := /bin/bash
 PY ?= python3
