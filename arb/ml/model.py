@@ -1,7 +1,8 @@
 """Fit, calibrate and evaluate the execution-success classifier; the risk-adjusted expected value.
 
 - ``fit``: a HistGradientBoostingClassifier on the older part of the training window, then a sigmoid (Platt)
-  calibration on its most recent part (``calib_fraction``), both in time order. The result is a
+  calibration on its most recent part (``calib_fraction``), both in time order (small windows lacking a class in
+  either part: cross-validated calibration, see ``fit``). The result is a
   ``CalibratedClassifierCV(FrozenEstimator(hgb))``: ``predict_proba(X)[:, 1]`` is the calibrated P(success).
 - ``OutcomeStats``: E[profit | success] and E[loss | failure] (USD, loss >= 0), means over the training window.
 - ``risk_adjusted_ev(p, profit_if_success, loss_if_failure) = p * profit - (1 - p) * loss``.
@@ -48,15 +49,23 @@ def risk_adjusted_ev(p, profit_if_success, loss_if_failure):
 
 def fit(X: np.ndarray, y: np.ndarray, *, calib_fraction: float = 0.2, seed: int = 0,
         params: dict | None = None) -> CalibratedClassifierCV:
-    """``X``/``y`` in time order (oldest first). Raises ValueError when a part lacks one of the two classes."""
+    """``X``/``y`` in time order (oldest first). Raises ValueError when a class has fewer than 2 samples.
+
+    Small windows: when the fit or the calibration window lacks a class (e.g. 25 executions with 4 failures), the
+    sigmoid calibration is cross-validated instead (``cv`` = min(3, minority count) stratified folds, within the
+    training window only: the held-out test window stays strictly later)."""
     n = len(y)
     k = max(int(n * calib_fraction), 1)
     Xf, yf, Xc, yc = X[: n - k], y[: n - k], X[n - k:], y[n - k:]
-    if len(set(yf.tolist())) < 2 or len(set(yc.tolist())) < 2:
-        raise ValueError("both classes (success and failure) are needed in the fit and the calibration windows")
     hgb = HistGradientBoostingClassifier(random_state=seed, **{**DEFAULT_PARAMS, **(params or {})})
-    hgb.fit(Xf, yf)
-    return CalibratedClassifierCV(FrozenEstimator(hgb), method="sigmoid").fit(Xc, yc)
+    if len(set(yf.tolist())) == 2 and len(set(yc.tolist())) == 2:
+        hgb.fit(Xf, yf)
+        return CalibratedClassifierCV(FrozenEstimator(hgb), method="sigmoid").fit(Xc, yc)
+    minority = int(np.bincount(np.asarray(y, dtype=int), minlength=2).min())
+    if minority < 2:
+        raise ValueError(f"both classes (success and failure) are needed, at least 2 of each; the training window "
+                         f"has {minority} of the rarer one")
+    return CalibratedClassifierCV(hgb, method="sigmoid", cv=min(3, minority)).fit(X, y)
 
 
 def proba(model, X: np.ndarray) -> np.ndarray:
@@ -81,9 +90,17 @@ class GateDecision:
     reason: str
 
 
-def gate(new: dict[str, float], champion: dict[str, float] | None, *, min_auc_gain: float = 0.0) -> GateDecision:
+MIN_TEST_FOR_PROMOTION = 10
+
+
+def gate(new: dict[str, float], champion: dict[str, float] | None, *, min_auc_gain: float = 0.0,
+         n_test: int | None = None) -> GateDecision:
     """Promote only a model that beats the champion on the SAME held-out window: a higher AUC (by more than
-    ``min_auc_gain``) and a Brier score no worse. Without a champion it must still beat a constant (AUC > 0.5)."""
+    ``min_auc_gain``) and a Brier score no worse. Without a champion it must still beat a constant (AUC > 0.5). A
+    held-out window of fewer than MIN_TEST_FOR_PROMOTION (10) executions is not evidence enough: challenger."""
+    if n_test is not None and n_test < MIN_TEST_FOR_PROMOTION:
+        return GateDecision(False, f"only {n_test} held-out executions; promotion needs at least "
+                                   f"{MIN_TEST_FOR_PROMOTION} (AUC {new['auc']:.4f}, Brier {new['brier']:.4f})")
     if champion is None:
         if new["auc"] > 0.5:
             return GateDecision(True, f"no champion; AUC {new['auc']:.4f} beats the constant baseline (0.5)")

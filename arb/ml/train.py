@@ -131,7 +131,7 @@ def train_dataset(ds: Dataset, tracking_uri: str, *, min_samples: int = DEFAULT_
             comparison["champion_saw_holdout"] = info.tags.get("train_end", "") >= cut_iso
         else:
             comparison["champion"] = f"feature version {info.tags.get('feature_version')!r} != {ds.feature_version!r}"
-    decision = M.gate(metrics, champion_metrics)
+    decision = M.gate(metrics, champion_metrics, n_test=len(te))
     alias = R.CHAMPION if decision.promote else R.CHALLENGER
     comparison.update(promote=decision.promote, reason=decision.reason, alias=alias)
 
