@@ -14,9 +14,7 @@ The manifest holds addresses only: never a private key.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
@@ -216,19 +214,9 @@ class Manifest(_Frozen):
 
     def write(self, path: str | Path) -> Path:
         """Write atomically (a temporary file in the same folder, then rename): readers never see half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        from arb.files import write_atomic
+
+        return write_atomic(path, self.to_json())
 
     @classmethod
     def parse(cls, text: str, source: str = "manifest") -> Manifest:

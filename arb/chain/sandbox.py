@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -188,19 +187,9 @@ class Sandbox:
 
     def write_state(self, path: str | Path) -> Path:
         """Write :meth:`state` to ``path`` atomically (temporary file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.state(), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from arb.files import write_atomic
+
+        path = write_atomic(path, json.dumps(self.state(), indent=2) + "\n")
         self.state_path = path
         return path
 

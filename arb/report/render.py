@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -316,18 +314,9 @@ class ReportFiles:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write a temporary file in the same folder, then rename it over ``path``: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from arb.files import write_atomic
+
+    write_atomic(path, text)
 
 
 def write_report(data: ReportData, reports_dir: str | Path, *, html_text: str | None = None) -> ReportFiles:

@@ -267,11 +267,9 @@ class Stack:
         st = {"version": 1, "pid": os.getpid(), "stack_id": self.stack_id,
               "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
               "urls": self.urls(), "children": {n: c.pid for n, c in self.children.items()}}
-        p = self.paths.state
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(st, indent=2))
-        tmp.replace(p)
+        from arb.files import write_atomic
+
+        write_atomic(self.paths.state, json.dumps(st, indent=2) + "\n")
 
     def urls(self) -> dict[str, str]:
         return {"prefect_ui": self.cfg.prefect_url, "mlflow_ui": self.cfg.mlflow_url, "api": self.cfg.api_url,
