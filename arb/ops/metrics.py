@@ -311,6 +311,16 @@ def q_daily_loss(con: Con, scope: str | None, day: date, limit_usd: Decimal) -> 
     )
 
 
+def _risk_day(con: Con, run: RunInfo | None, now: datetime) -> date:
+    """The latest run's current risk day: the UTC day of its newest decision (source time: a replay's or the
+    sandbox's simulated day; a live run's today), else the UTC day of ``now``."""
+    if run is not None:
+        rows = con.execute("SELECT max(decided_at) FROM decisions WHERE run_id = ?", [run.run_id]).fetchall()
+        if rows and rows[0][0] is not None:
+            return utc(rows[0][0]).date()
+    return now.date()
+
+
 def q_recent_alerts(con: Con, limit: int) -> list[AlertRow]:
     rows = con.execute(
         'SELECT alert_id, "at", level, kind, message, run_id FROM alerts ORDER BY "at" DESC, alert_id DESC LIMIT ?',
@@ -335,7 +345,7 @@ def q_snapshot(
         latest_run=run,
         model_version=q_model_version(con),
         drawdown=q_drawdown(con, capital_usd),
-        daily_loss=q_daily_loss(con, run.risk_scope if run else None, now.date(), max_daily_loss_usd),
+        daily_loss=q_daily_loss(con, run.risk_scope if run else None, _risk_day(con, run, now), max_daily_loss_usd),
     )
 
 

@@ -454,3 +454,21 @@ def test_snapshot_drawdown_counts_losses_from_the_first_trade(db):
     assert s.latest_run is None and s.daily_loss.scope is None and s.daily_loss.used == 0.0
     assert [a.kind for a in evaluate(s, AlertThresholds(max_drawdown=0.19))] == ["drawdown_high"]
     assert evaluate(s, AlertThresholds()) == []  # 20% is not above 20%
+
+
+def test_daily_loss_is_read_for_the_runs_own_day_when_it_trades_simulated_time(db):
+    """A sandbox or replay run lives on its simulated day (2022-12-13 here), not on the wall clock's: the daily-loss
+    figure and alert follow the day of the run's newest decision."""
+    sim = datetime(2022, 12, 13, 0, 30, tzinfo=UTC)
+    migrate(db)
+    w = WarehouseWriter(db)
+    w.start_run("r-sim", started_at=NOW, source="sandbox", ai_mode="aggressive", profile="sandbox", dry_run=True,
+                settings_json="{}", risk_scope="sandbox:r-sim", ml_enabled=True)
+    o = make_opportunity("o-1", seq=0, observed_at=sim)
+    w.add_decision(make_decision("d-1", o, seq=0, action=Action.REJECT, decided_at=sim), o, "r-sim")
+    w.upsert_daily_limits(DailyLimitsRow("sandbox:r-sim", sim.date(), 7, D(0), D(13), None, NOW))
+    w.close()
+    s = snapshot(db, now=NOW, capital_usd=D(1000), max_daily_loss_usd=D(15))
+    assert s.daily_loss.day == sim.date() and s.daily_loss.loss_usd == D(13) and s.daily_loss.executions == 7
+    h = TestClient(create_app(settings_for(db))).get("/api/ai/health").json()
+    assert h["daily_loss"]["day"] == "2022-12-13" and [a["kind"] for a in h["alerts"]] == ["daily_loss_near_limit"]
