@@ -220,6 +220,9 @@ def train(
     min_samples: Annotated[int, typer.Option(help="Skip training below this many executions.")] = 200,
     holdout: Annotated[float, typer.Option(help="The most recent fraction (or count, if >= 1) held out.")] = 0.2,
     force: Annotated[bool, typer.Option("--force", help="Train even if this data was already trained on.")] = False,
+    every: Annotated[int | None, typer.Option(min=1, help="Train on whole blocks of this many executions, and only "
+                                              "when a new block completed since the newest version (the "
+                                              "every-25-trades rule).")] = None,
     env_file: EnvFile = ".env",
     profile: Profile = None,
 ) -> None:
@@ -240,7 +243,7 @@ def train(
             from arb.ml.train import retrain
 
             path = warehouse or _load(env_file, profile).warehouse_path
-            result = retrain(path, uri, min_samples=min_samples, holdout=hold, force=force)
+            result = retrain(path, uri, min_samples=min_samples, holdout=hold, force=force, every=every)
     except (ArbError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

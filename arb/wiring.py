@@ -206,10 +206,18 @@ def build_scorer(settings: Settings, *, writer: Any, run_id: str) -> tuple[Any, 
     warehouse = settings.warehouse_path
 
     def retrain() -> Any:
-        from arb.ml.train import retrain as run_retrain
+        # In a child process: training holds the GIL for seconds, which a thread would take from the detection loop
+        # (bench/ml_bench.py: engine.step p99 41 ms idle -> 160 ms with an in-thread retrain).
+        import json
+        import subprocess
+        import sys
 
-        return run_retrain(warehouse, uri, min_samples=settings.retrain_min_samples,
-                           every=settings.retrain_every_executions)
+        cmd = [sys.executable, "-m", "arb.cli", "train", "--warehouse", str(warehouse), "--tracking-uri", uri,
+               "--min-samples", str(settings.retrain_min_samples), "--every", str(settings.retrain_every_executions)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            raise RuntimeError(f"`arb train` exited {r.returncode}: {(r.stderr or r.stdout)[-800:]}")
+        return json.loads(r.stdout)
 
     return scorer, RetrainTrigger(retrain, every=settings.retrain_every_executions, alert=alert)
 

@@ -58,9 +58,13 @@ def fit(X: np.ndarray, y: np.ndarray, *, calib_fraction: float = 0.2, seed: int 
     k = max(int(n * calib_fraction), 1)
     Xf, yf, Xc, yc = X[: n - k], y[: n - k], X[n - k:], y[n - k:]
     hgb = HistGradientBoostingClassifier(random_state=seed, **{**DEFAULT_PARAMS, **(params or {})})
-    if len(set(yf.tolist())) == 2 and len(set(yc.tolist())) == 2:
+    calib_minority = int(np.bincount(np.asarray(yc, dtype=int), minlength=2).min())
+    if len(set(yf.tolist())) == 2 and calib_minority >= 2:
         hgb.fit(Xf, yf)
-        return CalibratedClassifierCV(FrozenEstimator(hgb), method="sigmoid").fit(Xc, yc)
+        # the sigmoid is fitted per stratified fold of the calibration window: at most 5, and at most as many as the
+        # rarer class has samples there (a small window)
+        return CalibratedClassifierCV(FrozenEstimator(hgb), method="sigmoid",
+                                      cv=min(5, calib_minority)).fit(Xc, yc)
     minority = int(np.bincount(np.asarray(y, dtype=int), minlength=2).min())
     if minority < 2:
         raise ValueError(f"both classes (success and failure) are needed, at least 2 of each; the training window "

@@ -161,3 +161,28 @@ def test_gate_rules():
     assert not M.gate({"auc": 0.5, "brier": 0.25}, None).promote
     assert not M.gate({"auc": 0.7, "brier": 0.2}, {"auc": 0.7, "brier": 0.2}).promote  # a tie keeps the champion
     assert not M.gate({"auc": 0.75, "brier": 0.3}, {"auc": 0.7, "brier": 0.2}).promote  # worse calibration
+
+
+@pytest.mark.parametrize("failures_at", [(2, 9, 15, 21), (3, 5, 8, 11), (18, 19, 22, 23)])
+def test_small_windows_still_fit_a_calibrated_model(failures_at):
+    """20 training executions with 4 failures anywhere (the sandbox's first retrain): calibrated probabilities."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, len(FEATURE_NAMES)))
+    y = np.ones(20, dtype=int)
+    y[[i for i in failures_at if i < 20]] = 0
+    model = M.fit(X, y)
+    p = M.proba(model, X)
+    assert p.shape == (20,) and np.all((p > 0) & (p < 1))
+
+
+def test_one_failure_is_not_enough_to_fit():
+    y = np.ones(20, dtype=int)
+    y[7] = 0
+    with pytest.raises(ValueError, match="at least 2 of each"):
+        M.fit(np.zeros((20, len(FEATURE_NAMES))), y)
+
+
+def test_promotion_needs_ten_held_out_executions():
+    good = {"auc": 0.9, "brier": 0.1, "log_loss": 0.3}
+    assert not M.gate(good, None, n_test=9).promote and "at least 10" in M.gate(good, None, n_test=9).reason
+    assert M.gate(good, None, n_test=10).promote
