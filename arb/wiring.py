@@ -200,7 +200,7 @@ def build_scorer(settings: Settings, *, writer: Any, run_id: str) -> tuple[Any, 
     uri = settings.mlflow_tracking_uri
     alert = alert_sink(writer, run_id)
     scorer = MLScorer(heuristic, MlflowChampionLoader(uri), reload_seconds=settings.model_reload_seconds,
-                      clock=time.monotonic, alert=alert)
+                      clock=time.monotonic, alert=alert, background=True)
     if os.environ.get("PREFECT_API_URL"):
         return scorer, None
     warehouse = settings.warehouse_path

@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,7 @@ class MLScorer:
 
     def __init__(self, heuristic: Scorer, loader: ModelLoader, *, reload_seconds: float = 30.0,
                  clock: Callable[[], float], alert: Alert | None = None, ml_weight: float = ML_WEIGHT,
-                 ev_scale_usd: float = DEFAULT_EV_SCALE_USD) -> None:
+                 ev_scale_usd: float = DEFAULT_EV_SCALE_USD, background: bool = False) -> None:
         if not 0.0 <= ml_weight <= 1.0:
             raise ValueError(f"ml_weight must be in [0, 1]; got {ml_weight}")
         self.heuristic = heuristic
@@ -87,6 +88,12 @@ class MLScorer:
         self._current: tuple[int, Any] | None = None
         self._checked_at: float | None = None
         self._alerted: set[tuple[str, str]] = set()
+        # background=True (the engine): the champion is checked and loaded in a helper thread and swapped in at the
+        # next call, so loading a new version (seconds: MLflow + skops) never stalls the detection loop; until the
+        # first load completes the heuristic decides (model_version none).
+        self.background = background
+        self._loading: threading.Thread | None = None
+        self._pending: tuple[str, Any] | None = None
 
     # ---- the champion ----
     @property
@@ -99,20 +106,53 @@ class MLScorer:
         return self._current[0] if self._current is not None else None
 
     def refresh(self, *, force: bool = False) -> None:
+        if self.background:
+            self._swap_in()
         now = self.clock()
         if not force and self._checked_at is not None and now - self._checked_at < self.reload_seconds:
             return
         self._checked_at = now
+        if self.background:
+            if self._loading is None or not self._loading.is_alive():
+                self._loading = threading.Thread(target=self._load_in_background, name="ml-champion-loader",
+                                                 daemon=True)
+                self._loading.start()
+            return
         try:
             cur = self.loader.current()
         except Exception as e:  # noqa: BLE001 - a broken registry must never stop the engine
+            self._apply(("error", e))
+            return
+        self._apply(("ok", cur))
+
+    def _load_in_background(self) -> None:
+        try:
+            self._pending = ("ok", self.loader.current())
+        except Exception as e:  # noqa: BLE001 - reported by the loop thread at its next call
+            self._pending = ("error", e)
+
+    def _swap_in(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._apply(pending)
+
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        """Wait for a background load in progress and swap its result in (tests, start-up)."""
+        t = self._loading
+        if t is not None:
+            t.join(timeout)
+        self._swap_in()
+
+    def _apply(self, result: tuple[str, Any]) -> None:
+        kind, value = result
+        if kind == "error":
             self._current = None
-            self._fail("ml_model_load_failed", f"loading the champion failed ({type(e).__name__}: {e}); "
+            self._fail("ml_model_load_failed", f"loading the champion failed ({type(value).__name__}: {value}); "
                                                "scoring with the heuristic")
             return
-        if cur is not None and (self._current is None or cur[0] != self._current[0]):
-            log.info("ml champion loaded", extra={"model_version": model_version_label(cur[0])})
-        self._current = cur
+        if value is not None and (self._current is None or value[0] != self._current[0]):
+            log.info("ml champion loaded", extra={"model_version": model_version_label(value[0])})
+        self._current = value
 
     def _fail(self, kind: str, message: str) -> None:
         key = (kind, message)

@@ -86,6 +86,10 @@ def test_wiring_chooses_the_scorer(registry, tmp_path, monkeypatch):
                       warehouse_path=tmp_path / "arb.duckdb")
     scorer, hook = wiring.build_scorer(s, writer=None, run_id="r")
     assert isinstance(scorer, MLScorer) and isinstance(hook, RetrainTrigger) and hook.every == 25
+    # the engine's scorer loads the champion in the background: the first call decides with the heuristic and starts
+    # the load; once it is in, the champion scores
+    assert scorer.background and scorer.score(opp(), _ctx()).model_version is None
+    scorer.wait_loaded(60)
     assert scorer.score(opp(), _ctx()).model_version is not None and scorer.model_trained
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     assert wiring.build_scorer(s, writer=None, run_id="r")[1] is None

@@ -248,3 +248,29 @@ def test_a_batch_is_scored_with_one_predict_call_and_equals_single_scores():
     assert [b.confidence for b in batch] == [x.confidence for x in singles]
     assert [b.factors["ml_success"] for b in batch] == pytest.approx([0.05, 0.12, 0.40])
     assert all(b.model_version == "arb-success-predictor/v4" for b in batch)
+
+
+def test_background_loading_never_blocks_a_score_call():
+    """The engine's mode: a slow load (seconds, in MLflow) runs in a helper thread; score() keeps answering with the
+    heuristic meanwhile, and the champion is swapped in at the first call after the load finished."""
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class SlowLoader:
+        calls = 0
+
+        def current(self):
+            SlowLoader.calls += 1
+            release.wait(10)
+            return (7, FakeModel(0.9))
+
+    s = MLScorer(HeuristicScorer(), SlowLoader(), reload_seconds=1000, clock=time.monotonic, background=True)
+    t0 = time.perf_counter()
+    first = s.score(opp(), CTX)
+    assert time.perf_counter() - t0 < 1.0 and first.model_version is None  # did not wait for the loader
+    assert s.score(opp(), CTX).model_version is None and SlowLoader.calls == 1  # one load at a time
+    release.set()
+    s.wait_loaded(10)
+    assert s.score(opp(), CTX).model_version == "arb-success-predictor/v7"
