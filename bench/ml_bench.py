@@ -4,9 +4,9 @@
    MLflow), against the heuristic alone; ``predict_proba`` on a 50- and a 200-row matrix against naive per-row calls;
 2. retrain + register time at 1k and 10k executions (synthetic history, MLflow sqlite under a temp dir): dataset
    build, fit, evaluate, log+register, plots, and the whole ``train_dataset`` end to end;
-3. detection-loop latency idle against while a 10k retrain runs in a background thread (and, for the ML scorer, in a child process as
-   `arb run` does): ``engine.step``
-   (bench/run.py ``decision_latency(200, full=True)``, heuristic and ML scorer) and an ``MLScorer.score`` loop.
+3. detection-loop latency idle against while a 10k retrain runs in a background thread (and, for the ML scorer, in a
+   child process, as `arb run` does): ``engine.step`` (bench/run.py ``decision_latency(200, full=True)``, heuristic
+   and ML scorer) and an ``MLScorer.score`` loop.
 
 The history is ``tests.unit.test_ml_model.synthetic_history`` (real features, a documented success rule).
 
@@ -85,9 +85,12 @@ def opportunities(n: int, seed: int = 11) -> list[tuple[Opportunity, ScoreContex
 
 
 def ml_scorer(tracking_uri: str) -> MLScorer:
-    """The engine's MLScorer: the real MLflow champion loader (alias from sqlite, skops load), 30 s reload."""
-    s = MLScorer(HeuristicScorer(), MlflowChampionLoader(tracking_uri), reload_seconds=30.0, clock=time.monotonic)
+    """The engine's MLScorer: the real MLflow champion loader (alias from sqlite, skops load), 30 s reload, new
+    champions loaded in a helper thread."""
+    s = MLScorer(HeuristicScorer(), MlflowChampionLoader(tracking_uri), reload_seconds=30.0, clock=time.monotonic,
+                 background=True)
     s.refresh(force=True)
+    s.wait_loaded(120)
     if not s.model_trained:
         raise RuntimeError(f"no champion at {tracking_uri}")
     return s
@@ -347,7 +350,8 @@ def main() -> None:
                   f"{r['plots_s']:.2f}", f"{r['log_register_s']:.2f}", f"{r['train_dataset_s']:.2f}", f"{r['auc']:.3f}")
     con.print(t)
 
-    t = Table(title="3. Detection-loop latency: idle vs while a 10k retrain runs in a background thread or a child process")
+    t = Table(title="3. Detection-loop latency: idle vs while a 10k retrain runs in a background thread or a child "
+                    "process")
     for c in ("loop", "samples idle/busy", "idle p50 ms", "idle p99 ms", "busy p50 ms", "busy p99 ms", "retrain s",
               "note"):
         t.add_column(c, justify="right")
