@@ -47,6 +47,9 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, h)
 
 
+RETRAIN_WAIT_S = 300.0
+
+
 def run(
     settings: Settings,
     *,
@@ -136,6 +139,10 @@ def run(
             else:
                 summary = engine.run(stop)
         status = "completed" if summary.stopped_by in ("end_of_stream", "duration") else "stopped"
+        trigger = getattr(engine, "retrain_trigger", None)
+        if trigger is not None and trigger.running:  # nothing lost: let the retrain in progress register its version
+            log.info("waiting for the retrain in progress", extra={"run_id": run_id})
+            trigger.join(RETRAIN_WAIT_S)
         return summary
     finally:
         try:

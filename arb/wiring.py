@@ -169,6 +169,13 @@ def _chain(*fns: Any) -> Any:
     return hook
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def alert_sink(writer: Any, run_id: str, level: str = "warning") -> Any:
     """``alert(kind, message)`` -> a warehouse alert row (wall-clock time) for this run."""
 
@@ -214,7 +221,7 @@ def build_scorer(settings: Settings, *, writer: Any, run_id: str) -> tuple[Any, 
 
         cmd = [sys.executable, "-m", "arb.cli", "train", "--warehouse", str(warehouse), "--tracking-uri", uri,
                "--min-samples", str(settings.retrain_min_samples), "--every", str(settings.retrain_every_executions)]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, preexec_fn=_die_with_parent)
         if r.returncode != 0:
             raise RuntimeError(f"`arb train` exited {r.returncode}: {(r.stderr or r.stdout)[-800:]}")
         return json.loads(r.stdout)
@@ -303,7 +310,7 @@ def build_engine(
     if Path(settings.warehouse_path).exists():
         for rid, row in load_route_stats(settings.warehouse_path, risk_scope).items():
             route_stats[rid] = RouteStats(**{f: getattr(row, f) for f in RouteStats.__dataclass_fields__})
-    return Engine(
+    engine = Engine(
         run_id=run_id,
         source=source,
         state=MarketState(),
@@ -324,3 +331,5 @@ def build_engine(
         detectors=detectors,
         **hooks,
     )
+    engine.retrain_trigger = retrain_hook  # the runner waits for a retrain in progress before it exits
+    return engine
