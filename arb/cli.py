@@ -313,7 +313,7 @@ app.add_typer(sandbox_app, name="sandbox")
 @sandbox_app.command("up")
 def sandbox_up(
     duration: Annotated[str | None, typer.Option(
-        help="Simulated time for the continuous run it starts (e.g. 30m); default: the deployment's (30m). "
+        help="Simulated time for the continuous run it starts (e.g. 30m); default: the deployment's (60m). "
              "'none' runs until stopped.")] = None,
     run: Annotated[bool, typer.Option("--run/--no-run", help="Start a detect-and-execute/continuous run once the "
                                       "stack is up.")] = True,
